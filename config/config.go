@@ -1,0 +1,189 @@
+// Package config holds the settings of `private-nix-cache serve`: their
+// defaults, the TOML file and the command-line flags. Every flag has a TOML
+// key of the same name; flags win over the file.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+)
+
+// CacheNixosOrgKey is the public key of cache.nixos.org.
+const CacheNixosOrgKey = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
+
+// LetsEncrypt is the production ACME directory of Let's Encrypt.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+
+// Upstream is one upstream binary cache.
+type Upstream struct {
+	URL string `toml:"url"`
+	// Priority overrides the upstream's own nix-cache-info; 0 keeps it.
+	Priority int `toml:"priority"`
+	// PublicKeys are trusted for this upstream only, on top of TrustedPublicKeys.
+	PublicKeys []string `toml:"public-keys"`
+	// TokenFile holds a token sent as "Authorization: Bearer".
+	TokenFile string `toml:"token-file"`
+	// NetrcFile holds Basic credentials for the upstream's host.
+	NetrcFile string `toml:"netrc-file"`
+}
+
+// Config is every setting of the server. The zero value is not useful:
+// start from Default.
+type Config struct {
+	Listen         string   `toml:"listen"`
+	StoreRoot      string   `toml:"store-root"`
+	LocalStore     string   `toml:"local-store"` // auto, true or false
+	SecretKeyFiles []string `toml:"secret-key-file"`
+	Priority       int      `toml:"priority"`
+	LogLevel       string   `toml:"log-level"`
+
+	CacheDir          string     `toml:"cache-dir"`
+	MaxSize           string     `toml:"max-size"` // "" means no limit
+	NegativeTTL       Duration   `toml:"negative-ttl"`
+	Resign            bool       `toml:"resign"`
+	Upstreams         []Upstream `toml:"upstream"`
+	TrustedPublicKeys []string   `toml:"trusted-public-key"`
+	NetrcFile         string     `toml:"netrc-file"`
+
+	StateDir           string   `toml:"state-dir"`
+	TLSDomains         []string `toml:"tls-domain"`
+	ACMEEmail          string   `toml:"acme-email"`
+	ACMECA             string   `toml:"acme-ca"`
+	ACMECARoot         string   `toml:"acme-ca-root"`
+	DNSProvider        string   `toml:"dns-provider"`
+	DNSAPITokenFile    string   `toml:"dns-api-token-file"`
+	RFC2136Server      string   `toml:"rfc2136-server"`
+	RFC2136KeyName     string   `toml:"rfc2136-key-name"`
+	RFC2136KeyAlg      string   `toml:"rfc2136-key-alg"`
+	RFC2136KeyFile     string   `toml:"rfc2136-key-file"`
+	DNSResolver        string   `toml:"dns-resolver"`
+	TLSCertFile        string   `toml:"tls-cert-file"`
+	TLSKeyFile         string   `toml:"tls-key-file"`
+	HTTPRedirectListen string   `toml:"http-redirect-listen"`
+}
+
+// Default returns the settings used when neither file nor flag says
+// otherwise: the local store on 127.0.0.1:5000, mirroring cache.nixos.org.
+func Default() Config {
+	return Config{
+		Listen:            "127.0.0.1:5000",
+		StoreRoot:         "/",
+		LocalStore:        "auto",
+		Priority:          30,
+		LogLevel:          "info",
+		CacheDir:          filepath.Join(xdgDir("XDG_CACHE_HOME", ".cache"), "private-nix-cache"),
+		NegativeTTL:       Duration(10 * time.Minute),
+		Resign:            true,
+		Upstreams:         []Upstream{{URL: "https://cache.nixos.org"}},
+		TrustedPublicKeys: []string{CacheNixosOrgKey},
+		StateDir:          filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "private-nix-cache"),
+		ACMECA:            LetsEncrypt,
+		RFC2136KeyAlg:     "hmac-sha256",
+	}
+}
+
+func xdgDir(env, fallback string) string {
+	if d := os.Getenv(env); d != "" {
+		return d
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, fallback)
+	}
+	return filepath.Join(os.TempDir(), fallback)
+}
+
+// Error names the setting that is wrong.
+type Error struct {
+	Key string
+	Err error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("--%s: %v", e.Key, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+func bad(key, format string, args ...any) error {
+	return &Error{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// MaxSizeBytes is MaxSize in bytes; 0 means no limit.
+func (c *Config) MaxSizeBytes() (int64, error) {
+	if c.MaxSize == "" || c.MaxSize == "0" {
+		return 0, nil
+	}
+	n, err := humanize.ParseBytes(c.MaxSize)
+	if err != nil || n > 1<<62 {
+		return 0, bad("max-size", "%q is not a size like 50GiB", c.MaxSize)
+	}
+	return int64(n), nil
+}
+
+// Validate checks what can be checked without touching files.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "%q is not HOST:PORT", c.Listen)
+	}
+	switch c.LocalStore {
+	case "auto", "true", "false":
+	default:
+		return bad("local-store", "%q is not auto, true or false", c.LocalStore)
+	}
+	if c.Priority < 0 {
+		return bad("priority", "must not be negative")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if _, err := c.MaxSizeBytes(); err != nil {
+		return err
+	}
+	if c.NegativeTTL < 0 {
+		return bad("negative-ttl", "must not be negative")
+	}
+	if c.CacheDir == "" && len(c.Upstreams) > 0 {
+		return bad("cache-dir", "must be set when mirroring upstreams")
+	}
+	for _, u := range c.Upstreams {
+		if err := validateUpstreamURL(u.URL); err != nil {
+			return bad("upstream", "%v", err)
+		}
+		if u.Priority < 0 {
+			return bad("upstream", "%s: priority must not be negative", u.URL)
+		}
+	}
+	if c.HTTPRedirectListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPRedirectListen); err != nil {
+			return bad("http-redirect-listen", "%q is not HOST:PORT", c.HTTPRedirectListen)
+		}
+	}
+	return nil
+}
+
+func validateUpstreamURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q: %v", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: only http and https upstreams are supported", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: no host", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q: put credentials in a netrc or token file, not in the URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("an upstream URL takes no query or fragment")
+	}
+	return nil
+}

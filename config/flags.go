@@ -1,0 +1,118 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// list is a repeatable flag: the first use on the command line replaces
+// what the file said, later uses append.
+type list struct {
+	dst *[]string
+	set bool
+}
+
+func (l *list) String() string {
+	if l.dst == nil {
+		return ""
+	}
+	return strings.Join(*l.dst, ",")
+}
+
+func (l *list) Set(v string) error {
+	if !l.set {
+		*l.dst, l.set = nil, true
+	}
+	*l.dst = append(*l.dst, v)
+	return nil
+}
+
+// upstreamList is --upstream: URLs in order, "none" for no upstream.
+type upstreamList struct {
+	dst *[]Upstream
+	set bool
+}
+
+func (l *upstreamList) String() string { return "" }
+
+func (l *upstreamList) Set(v string) error {
+	if !l.set {
+		*l.dst, l.set = []Upstream{}, true
+	}
+	if v != "none" {
+		*l.dst = append(*l.dst, Upstream{URL: v})
+	}
+	return nil
+}
+
+// Flags registers every setting on fs, writing into c when parsed. Parse
+// the flags after the file has been decoded into c so they win over it.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "`ADDR` to listen on")
+	fs.StringVar(&c.StoreRoot, "store-root", c.StoreRoot, "root `DIR` of the local Nix store")
+	fs.StringVar(&c.LocalStore, "local-store", c.LocalStore, "serve the local store: auto, true or false")
+	fs.Var(&list{dst: &c.SecretKeyFiles}, "secret-key-file", "Nix secret signing key `FILE` (repeatable)")
+	fs.IntVar(&c.Priority, "priority", c.Priority, "Priority in nix-cache-info (lower wins)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+
+	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache and its index")
+	fs.StringVar(&c.MaxSize, "max-size", c.MaxSize, "evict down to this `SIZE` (e.g. 50GiB); empty: no limit")
+	fs.Var(&c.NegativeTTL, "negative-ttl", "how long an upstream miss is remembered")
+	fs.BoolVar(&c.Resign, "resign", c.Resign, "add our signature to verified upstream narinfos")
+	fs.Var(&upstreamList{dst: &c.Upstreams}, "upstream", "upstream cache `URL` (repeatable, in order; none for no upstream)")
+	fs.Var(&list{dst: &c.TrustedPublicKeys}, "trusted-public-key", "public `KEY` trusted for every upstream (repeatable)")
+	fs.StringVar(&c.NetrcFile, "netrc-file", c.NetrcFile, "netrc `FILE` with upstream credentials")
+
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` for ACME certificates and account")
+	fs.Var(&list{dst: &c.TLSDomains}, "tls-domain", "host `NAME` to get a certificate for (repeatable)")
+	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact address for the ACME account")
+	fs.StringVar(&c.ACMECA, "acme-ca", c.ACMECA, "ACME directory `URL`")
+	fs.StringVar(&c.ACMECARoot, "acme-ca-root", c.ACMECARoot, "PEM `FILE` of a CA root to trust for the ACME directory")
+	fs.StringVar(&c.DNSProvider, "dns-provider", c.DNSProvider, "DNS-01 provider: cloudflare or rfc2136")
+	fs.StringVar(&c.DNSAPITokenFile, "dns-api-token-file", c.DNSAPITokenFile, "`FILE` holding the DNS provider's API token")
+	fs.StringVar(&c.RFC2136Server, "rfc2136-server", c.RFC2136Server, "DNS server `HOST:PORT` taking RFC 2136 updates")
+	fs.StringVar(&c.RFC2136KeyName, "rfc2136-key-name", c.RFC2136KeyName, "TSIG key name")
+	fs.StringVar(&c.RFC2136KeyAlg, "rfc2136-key-alg", c.RFC2136KeyAlg, "TSIG algorithm")
+	fs.StringVar(&c.RFC2136KeyFile, "rfc2136-key-file", c.RFC2136KeyFile, "`FILE` holding the base64 TSIG secret")
+	fs.StringVar(&c.DNSResolver, "dns-resolver", c.DNSResolver, "resolver `HOST:PORT` for the DNS propagation check")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "static certificate `FILE` (PEM), reloaded on change")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "static key `FILE` (PEM)")
+	fs.StringVar(&c.HTTPRedirectListen, "http-redirect-listen", c.HTTPRedirectListen, "`ADDR` answering plain HTTP with a redirect to HTTPS")
+}
+
+// Load builds the configuration from args: defaults, then the --config
+// file if any, then the other flags.
+func Load(fs *flag.FlagSet, args []string) (*Config, error) {
+	// First pass finds --config; flag values from it are thrown away.
+	probe := Default()
+	var path string
+	pfs := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	pfs.SetOutput(discard{})
+	pfs.StringVar(&path, "config", "", "")
+	probe.Flags(pfs)
+	_ = pfs.Parse(args)
+
+	c := Default()
+	if path != "" {
+		if err := c.DecodeFile(path); err != nil {
+			return nil, err
+		}
+	}
+	fs.String("config", "", "TOML `FILE` with settings (flags win over it)")
+	c.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
