@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/private-nix-cache/private-nix-cache/config"
+	"github.com/private-nix-cache/private-nix-cache/localstore"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+	"github.com/private-nix-cache/private-nix-cache/server"
+)
+
+func serve(args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", "[flags]", stderr)
+	cfg, err := config.Load(fs, args)
+	if err != nil {
+		return usageErr(err)
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	app, err := build(ctx, cfg, log)
+	if err != nil {
+		return settingErr(err)
+	}
+	defer app.close()
+	return app.run(ctx)
+}
+
+// settingErr gives errors that name a setting the exit code of bad usage.
+func settingErr(err error) error {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return usageError{err}
+	}
+	return err
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// app is the wired server: built from the settings, run until a signal.
+type app struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	handler http.Handler
+	tls     *tls.Config
+	closers []func() error
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.log.Warn("close", "err", err)
+		}
+	}
+}
+
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	keys, err := loadSecretKeys(cfg.SecretKeyFiles)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		log.Warn("no --secret-key-file: narinfos are served unsigned, as nix-serve does")
+	}
+	local, err := openLocalStore(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	opts := server.Options{Keys: keys, Priority: cfg.Priority, Logger: log, Registerer: reg, Gatherer: reg}
+	if local != nil {
+		a.closers = append(a.closers, local.Close)
+		opts.Local = local
+	}
+	m, closeMirror, err := buildMirror(cfg, keys, log, reg)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	if m != nil {
+		a.closers = append(a.closers, closeMirror)
+		opts.Mirror = m
+	}
+	a.handler = server.New(opts)
+	if a.tls, err = buildTLS(ctx, cfg, log, reg, &a.closers); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func loadSecretKeys(files []string) ([]signature.SecretKey, error) {
+	var keys []signature.SecretKey
+	for _, f := range files {
+		b, err := config.ReadSecret("secret-key-file", f)
+		if err != nil {
+			return nil, err
+		}
+		k, err := narinfo.ParseSecretKey(b)
+		if err != nil {
+			return nil, &config.Error{Key: "secret-key-file", Err: fmt.Errorf("%s: %w", f, err)}
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func openLocalStore(cfg *config.Config, log *slog.Logger) (*localstore.Store, error) {
+	if cfg.LocalStore == "false" {
+		return nil, nil
+	}
+	st, err := localstore.Open(cfg.StoreRoot)
+	switch {
+	case err == nil:
+		log.Info("serving the local store", "root", cfg.StoreRoot)
+		return st, nil
+	case errors.Is(err, fs.ErrNotExist) && cfg.LocalStore == "auto":
+		log.Info("no local Nix store database: serving none", "root", cfg.StoreRoot)
+		return nil, nil
+	}
+	return nil, &config.Error{Key: "local-store", Err: err}
+}
+
+func (a *app) run(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         a.tls,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return &config.Error{Key: "listen", Err: err}
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	if a.tls != nil {
+		ln = tls.NewListener(ln, a.tls)
+	}
+	a.log.Info("listening", "addr", ln.Addr().String(), "tls", a.tls != nil)
+	go func() { errc <- srv.Serve(ln) }()
+
+	if a.tls != nil && a.cfg.HTTPRedirectListen != "" {
+		redirect, err := startRedirect(a.cfg.HTTPRedirectListen, a.cfg.Listen, a.handler, a.log, errc)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		servers = append(servers, redirect)
+	}
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutdownCtx)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

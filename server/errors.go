@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"syscall"
+)
+
+var (
+	errNotFound   = fs.ErrNotExist
+	errBadRequest = errors.New("bad request")
+)
+
+// handle turns a handler that returns an error into an http.HandlerFunc.
+// Errors are mapped to statuses in one place; an error after the response
+// has begun can only cut the connection, so the handler must not return one.
+func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errBadRequest) && r.Context().Err() == nil {
+			s.log.Error("request failed", "path", r.URL.Path, "err", err)
+		}
+		writeError(w, err)
+	}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		writeStatus(w, http.StatusNotFound)
+	case errors.Is(err, errBadRequest):
+		writeStatus(w, http.StatusBadRequest)
+	case errors.Is(err, context.Canceled):
+		// The client left; nobody reads this.
+		writeStatus(w, 499)
+	default:
+		writeStatus(w, http.StatusInternalServerError)
+	}
+}
+
+// writeStatus writes a short plain-text error that no cache may keep.
+func writeStatus(w http.ResponseWriter, code int) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Del("Accept-Ranges")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status " + strconv.Itoa(code)
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(text + "\n"))
+}
+
+// ignoreClientGone drops the errors of writing to a client that left.
+func ignoreClientGone(err error) error {
+	if err == nil || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// abort cuts the connection so that a client never mistakes a body that
+// failed half-way for a complete one.
+func abort() { panic(http.ErrAbortHandler) }

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+)
+
+// maxLocalEntries bounds the memory of signed narinfos (about 1 KiB each).
+const maxLocalEntries = 1 << 16
+
+// localEntry is a signed narinfo of the local store, remembered so that a
+// repeat costs neither a database query nor a signature.
+type localEntry struct {
+	storePath string
+	narHash   string // nixbase32, as it appears in our NAR URLs
+	narSize   uint64
+	body      []byte
+}
+
+// localNarInfos builds and remembers the narinfos of the local store.
+type localNarInfos struct {
+	store LocalStore
+	keys  []signature.SecretKey
+
+	mu      sync.RWMutex
+	entries map[string]*localEntry
+}
+
+func newLocalNarInfos(store LocalStore, keys []signature.SecretKey) *localNarInfos {
+	return &localNarInfos{store: store, keys: keys, entries: make(map[string]*localEntry)}
+}
+
+// get returns the entry of hashPart, or fs.ErrNotExist. A remembered entry
+// is checked against the file system, so a path deleted by the garbage
+// collector is not announced any more.
+func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, error) {
+	l.mu.RLock()
+	e := l.entries[hashPart]
+	l.mu.RUnlock()
+	if e != nil {
+		if l.store.Exists(e.storePath) {
+			return e, nil
+		}
+		l.forget(hashPart)
+	}
+	pi, err := l.store.PathInfo(ctx, hashPart)
+	if err != nil {
+		return nil, err
+	}
+	ni := &narinfo.NarInfo{
+		StorePath:   pi.Path,
+		Compression: "none",
+		NarHash:     pi.NarHash,
+		NarSize:     pi.NarSize,
+		References:  pi.References,
+		Deriver:     pi.Deriver,
+		Sigs:        append([]string(nil), pi.Sigs...),
+		CA:          pi.CA,
+	}
+	narHash := nix32(pi.NarHash)
+	ni.URL = "nar/" + hashPart + "-" + narHash + ".nar"
+	if err := ni.Sign(l.keys...); err != nil {
+		return nil, fmt.Errorf("sign %s: %w", pi.Path, err)
+	}
+	e = &localEntry{storePath: pi.Path, narHash: narHash, narSize: pi.NarSize, body: ni.Bytes()}
+	l.remember(hashPart, e)
+	return e, nil
+}
+
+func (l *localNarInfos) remember(hashPart string, e *localEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.entries) >= maxLocalEntries {
+		// Dropping an arbitrary half is cheap and keeps memory bounded;
+		// the next request for a dropped path simply asks the database.
+		n := 0
+		for k := range l.entries {
+			delete(l.entries, k)
+			if n++; n >= maxLocalEntries/2 {
+				break
+			}
+		}
+	}
+	l.entries[hashPart] = e
+}
+
+func (l *localNarInfos) forget(hashPart string) {
+	l.mu.Lock()
+	delete(l.entries, hashPart)
+	l.mu.Unlock()
+}
+
+func nix32(h *nixhash.Hash) string { return h.Format(nixhash.NixBase32, false) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	f := promauto.With(reg)
+	return &httpMetrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "private_nix_cache_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		bytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "private_nix_cache_http_response_bytes_total",
+			Help: "Response body bytes by route.",
+		}, []string{"route"}),
+	}
+}
+
+func (m *httpMetrics) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			route := routeOf(r.URL.Path)
+			m.requests.WithLabelValues(route, strconv.Itoa(sw.status())).Inc()
+			m.bytes.WithLabelValues(route).Add(float64(sw.written))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// routeOf names the route of a path with a bounded set of labels.
+func routeOf(path string) string {
+	switch {
+	case path == "/nix-cache-info":
+		return "cache-info"
+	case strings.HasSuffix(path, ".narinfo"):
+		return "narinfo"
+	case strings.HasPrefix(path, "/nar/mirror/"):
+		return "nar-mirror"
+	case strings.HasPrefix(path, "/nar/"):
+		return "nar-local"
+	case strings.HasSuffix(path, ".ls"):
+		return "ls"
+	case strings.HasPrefix(path, "/log/"):
+		return "log"
+	case path == "/metrics":
+		return "metrics"
+	}
+	return "other"
+}
+
+// statusWriter records the status and size of a response. It passes
+// ReadFrom through so that NAR bodies keep the kernel's sendfile path.
+type statusWriter struct {
+	http.ResponseWriter
+	code    int
+	written int64
+}
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, r)
+	}
+	w.written += n
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writerOnly hides every method but Write, so io.Copy cannot recurse.
+type writerOnly struct{ io.Writer }

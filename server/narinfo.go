@@ -1,0 +1,50 @@
+package server
+
+import (
+	"errors"
+	"io/fs"
+	"net/http"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+)
+
+// serveNarInfo answers /<hash>.narinfo: from the local store first, since
+// the paths built here are what this cache exists for, then the mirror.
+func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hashPart string) error {
+	if !narinfo.ValidHashPart(hashPart) {
+		return errNotFound
+	}
+	body, err := s.findNarInfo(r, hashPart)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/x-nix-narinfo")
+	h.Set("Cache-Control", "public, max-age=60")
+	h.Set("Content-Length", itoa(int64(len(body))))
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err = w.Write(body)
+	return ignoreClientGone(err)
+}
+
+func (s *Server) findNarInfo(r *http.Request, hashPart string) ([]byte, error) {
+	if s.local != nil {
+		e, err := s.local.get(r.Context(), hashPart)
+		if err == nil {
+			return e.body, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	if s.opts.Mirror != nil {
+		ni, err := s.opts.Mirror.NarInfo(r.Context(), hashPart)
+		if err != nil {
+			return nil, err
+		}
+		return ni.Bytes(), nil
+	}
+	return nil, errNotFound
+}
