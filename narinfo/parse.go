@@ -78,8 +78,10 @@ func ParseBytes(b []byte) (*NarInfo, error) {
 		return nil, invalidf("narinfo: missing URL")
 	case n.NarHash == nil:
 		return nil, invalidf("narinfo: missing NarHash")
-	case n.NarSize == 0:
+	case seen&fNarSize == 0:
 		return nil, invalidf("narinfo: missing NarSize")
+	case n.NarSize == 0:
+		return nil, invalidf("narinfo: NarSize is 0")
 	}
 	return n, nil
 }
