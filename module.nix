@@ -1,0 +1,569 @@
+# NixOS module for private-nix-cache: a signing, mirroring Nix binary cache
+# (`services.private-nix-cache`) and the client side that points a machine's
+# substituters at it (`services.private-nix-cache.client`).
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib)
+    literalExpression
+    mkDefault
+    mkEnableOption
+    mkIf
+    mkOption
+    optional
+    optionalAttrs
+    optionals
+    types
+    ;
+
+  cfg = config.services.private-nix-cache;
+  tlsCfg = cfg.tls;
+  clientCfg = cfg.client;
+
+  settingsFormat = pkgs.formats.toml { };
+  configFile = settingsFormat.generate "private-nix-cache.toml" cfg.settings;
+
+  name = "private-nix-cache";
+  cacheNixosOrgKey = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
+
+  # Secrets are named by plain strings (say /run/secrets/… from sops-nix),
+  # handed to the unit with LoadCredential= and read by the service from
+  # $CREDENTIALS_DIRECTORY, which is this path for a system service.
+  credentialsDir = "/run/credentials/${name}.service";
+  credentialPath = credential: "${credentialsDir}/${credential}";
+
+  # A string, not `types.path`: a Nix path literal such as ./key would be
+  # copied into the world-readable store. Path literals fail this type.
+  secretPath =
+    types.addCheck types.str (lib.hasPrefix "/")
+    // {
+      name = "secretPath";
+      description = "absolute path of a secret file as a string (not a Nix path literal, which would copy the secret into the world-readable Nix store)";
+    };
+  inStore = path: lib.hasPrefix "${builtins.storeDir}/" path || builtins.hasContext path;
+
+  static = tlsCfg.certFile != null || tlsCfg.keyFile != null;
+  acme = tlsCfg.enable && !static;
+  dnsProvider = if acme then tlsCfg.dnsProvider else null;
+
+  # Every secret the unit loads: option name (for messages), credential name, source path.
+  secrets = lib.filter (s: s.path != null) (
+    [
+      {
+        option = "secretKeyPath";
+        credential = "secret-key";
+        path = cfg.secretKeyPath;
+      }
+    ]
+    ++ optionals (dnsProvider == "cloudflare") [
+      {
+        option = "apiTokenPath";
+        credential = "dns-api-token";
+        path = cfg.apiTokenPath;
+      }
+    ]
+    ++ optionals (dnsProvider == "rfc2136") [
+      {
+        option = "tls.rfc2136.keyPath";
+        credential = "rfc2136-key";
+        path = tlsCfg.rfc2136.keyPath;
+      }
+    ]
+    ++ optionals (tlsCfg.enable && static) [
+      {
+        option = "tls.certFile";
+        credential = "tls-cert";
+        path = tlsCfg.certFile;
+      }
+      {
+        option = "tls.keyFile";
+        credential = "tls-key";
+        path = tlsCfg.keyFile;
+      }
+    ]
+    ++ lib.imap0 (i: upstream: {
+      option = "upstreams.${toString i}.tokenFile";
+      credential = upstreamCredential i;
+      path = upstream.tokenFile;
+    }) cfg.upstreams
+  );
+  upstreamCredential = i: "upstream-${toString i}-token";
+
+  # Every path option, set or not, so that a store path is refused even
+  # where the current settings would not load it.
+  secretOptions = [
+    {
+      option = "secretKeyPath";
+      path = cfg.secretKeyPath;
+    }
+    {
+      option = "apiTokenPath";
+      path = cfg.apiTokenPath;
+    }
+    {
+      option = "tls.rfc2136.keyPath";
+      path = tlsCfg.rfc2136.keyPath;
+    }
+    {
+      option = "tls.certFile";
+      path = tlsCfg.certFile;
+    }
+    {
+      option = "tls.keyFile";
+      path = tlsCfg.keyFile;
+    }
+  ]
+  ++ lib.imap0 (i: upstream: {
+    option = "upstreams.${toString i}.tokenFile";
+    path = upstream.tokenFile;
+  }) cfg.upstreams;
+
+  optionalSetting = key: value: optionalAttrs (value != null) { ${key} = value; };
+
+  # An IPv6 address needs brackets before ":port".
+  listenHost =
+    if lib.hasInfix ":" cfg.listen && !lib.hasPrefix "[" cfg.listen then "[${cfg.listen}]" else cfg.listen;
+
+  upstreamTable =
+    i: upstream:
+    {
+      inherit (upstream) url;
+      public-keys = upstream.publicKeys;
+    }
+    // optionalSetting "priority" upstream.priority
+    // optionalAttrs (upstream.tokenFile != null) { token-file = credentialPath (upstreamCredential i); };
+
+  # The named options, as TOML keys of the binary; `settings` can override each.
+  derivedSettings = {
+    listen = "${listenHost}:${toString cfg.port}";
+    cache-dir = cfg.cacheDir;
+    state-dir = "/var/lib/${name}";
+    upstream = lib.imap0 upstreamTable cfg.upstreams;
+  }
+  // optionalAttrs (cfg.secretKeyPath != null) { secret-key-file = [ (credentialPath "secret-key") ]; }
+  // optionalSetting "max-size" cfg.maxCacheSize
+  // optionalAttrs (tlsCfg.enable && static) {
+    tls-cert-file = credentialPath "tls-cert";
+    tls-key-file = credentialPath "tls-key";
+  }
+  // optionalAttrs acme (
+    {
+      tls-domain = optional (cfg.hostName != null) cfg.hostName;
+    }
+    // optionalSetting "dns-provider" tlsCfg.dnsProvider
+    // optionalSetting "acme-email" tlsCfg.acmeEmail
+    // optionalSetting "acme-ca" tlsCfg.acmeCA
+  )
+  // optionalAttrs (dnsProvider == "cloudflare" && cfg.apiTokenPath != null) {
+    dns-api-token-file = credentialPath "dns-api-token";
+  }
+  // optionalAttrs (dnsProvider == "rfc2136") (
+    optionalSetting "rfc2136-server" tlsCfg.rfc2136.server
+    // optionalSetting "rfc2136-key-name" tlsCfg.rfc2136.keyName
+    // {
+      rfc2136-key-alg = tlsCfg.rfc2136.keyAlg;
+    }
+    // optionalAttrs (tlsCfg.rfc2136.keyPath != null) { rfc2136-key-file = credentialPath "rfc2136-key"; }
+  );
+
+  # Port of a "host:port" or ":port" listen address, or null.
+  portOf =
+    address:
+    let
+      m = builtins.match ".*:([0-9]+)" address;
+    in
+    if m == null then null else lib.toInt (builtins.head m);
+  listenPorts = lib.filter (p: p != null) [
+    (portOf (cfg.settings.listen or ""))
+    (portOf (cfg.settings.http-redirect-listen or ""))
+  ];
+  bindsPrivilegedPort = lib.any (p: p < 1024) listenPorts;
+
+  # Directories under /var/cache and /var/lib are made by systemd for the
+  # unit; others (a larger disk, say) by tmpfiles, then opened for writing.
+  cacheDir = cfg.settings.cache-dir;
+  stateDir = cfg.settings.state-dir;
+  isManaged = base: dir: lib.hasPrefix "${base}/" dir;
+  ownDirs = optional (!isManaged "/var/cache" cacheDir) cacheDir ++ optional (!isManaged "/var/lib" stateDir) stateDir;
+
+  upstreamModule = {
+    options = {
+      url = mkOption {
+        type = types.str;
+        example = "https://nix-community.cachix.org";
+        description = "Base URL of the upstream binary cache.";
+      };
+      publicKeys = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "nix-community.cachix.org-1:mB9FSh9qf2dCimDSUo8Zy7bkq5CX+/rkCWyvRCYg3Fs=" ];
+        description = "Keys whose signatures are trusted on narinfos of this upstream.";
+      };
+      tokenFile = mkOption {
+        type = types.nullOr secretPath;
+        default = null;
+        example = "/run/secrets/cachix-token";
+        description = ''
+          File holding a token sent as `Authorization: Bearer` (a private Cachix cache).
+          Loaded with systemd's `LoadCredential=`; never copied into the Nix store.
+        '';
+      };
+      priority = mkOption {
+        type = types.nullOr types.int;
+        default = null;
+        example = 40;
+        description = "Priority of this upstream; null takes the one its `nix-cache-info` announces.";
+      };
+    };
+  };
+in
+{
+  options.services.private-nix-cache = {
+    enable = mkEnableOption "private-nix-cache, a signing and mirroring Nix binary cache server";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ./package.nix { };
+      defaultText = literalExpression "pkgs.callPackage ./package.nix { }";
+      description = "The private-nix-cache package to run.";
+    };
+
+    hostName = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "cache.example.org";
+      description = "Public DNS name of the cache; the certificate is issued for it when `tls.enable` is set.";
+    };
+
+    listen = mkOption {
+      type = types.str;
+      default = "[::]";
+      example = "127.0.0.1";
+      description = "Address to listen on; `[::]` takes IPv4 and IPv6.";
+    };
+
+    port = mkOption {
+      type = types.port;
+      default = 5000;
+      example = 443;
+      description = "TCP port to listen on. Ports below 1024 grant the unit `CAP_NET_BIND_SERVICE` and nothing else.";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open `port` (and the port of `settings.http-redirect-listen`, if any) in the firewall.";
+    };
+
+    secretKeyPath = mkOption {
+      type = types.nullOr secretPath;
+      default = null;
+      example = "/run/secrets/nix-serve-key";
+      description = ''
+        Nix signing key (`nix-store --generate-binary-cache-key`), as a path string
+        such as a sops-nix secret. Loaded with systemd's `LoadCredential=`, so it may
+        stay readable by root only; never copied into the Nix store.
+        Without it, paths are served with the signatures they already have.
+      '';
+    };
+
+    apiTokenPath = mkOption {
+      type = types.nullOr secretPath;
+      default = null;
+      example = "/run/secrets/cloudflare-token";
+      description = ''
+        File holding the DNS provider's API token, used when `tls.dnsProvider` is
+        `"cloudflare"`. Loaded with `LoadCredential=`; never copied into the Nix store.
+      '';
+    };
+
+    upstreams = mkOption {
+      type = types.listOf (types.submodule upstreamModule);
+      default = [
+        {
+          url = "https://cache.nixos.org";
+          publicKeys = [ cacheNixosOrgKey ];
+        }
+      ];
+      defaultText = literalExpression ''
+        [ { url = "https://cache.nixos.org"; publicKeys = [ "${cacheNixosOrgKey}" ]; } ]
+      '';
+      description = "Upstream caches to mirror, tried in this order. An empty list serves the local store only.";
+    };
+
+    maxCacheSize = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "50GiB";
+      description = "Size limit of the on-disk cache of upstream NARs (least recently used go first); null for no limit.";
+    };
+
+    cacheDir = mkOption {
+      type = types.str;
+      default = "/var/cache/${name}";
+      example = "/srv/nix-cache";
+      description = ''
+        Where mirrored NARs and their index live. Below /var/cache systemd
+        creates it (`CacheDirectory=`); elsewhere tmpfiles does.
+      '';
+    };
+
+    tls = {
+      enable = mkEnableOption "HTTPS, with a certificate from ACME (DNS-01) or from `certFile`/`keyFile`";
+
+      acmeEmail = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "admin@example.org";
+        description = "Contact address for the ACME account.";
+      };
+
+      acmeCA = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "https://acme-staging-v02.api.letsencrypt.org/directory";
+        description = "ACME directory URL; null for Let's Encrypt production.";
+      };
+
+      dnsProvider = mkOption {
+        type = types.nullOr (
+          types.enum [
+            "cloudflare"
+            "rfc2136"
+          ]
+        );
+        default = null;
+        description = ''
+          Where the DNS-01 challenge records are written: `"cloudflare"` (token in
+          `apiTokenPath`) or `"rfc2136"` (dynamic updates, see `tls.rfc2136`).
+        '';
+      };
+
+      rfc2136 = {
+        server = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "ns1.example.org:53";
+          description = "DNS server (host:port) accepting dynamic updates for the zone.";
+        };
+        keyName = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "acme-update.";
+          description = "Name of the TSIG key.";
+        };
+        keyAlg = mkOption {
+          type = types.str;
+          default = "hmac-sha256";
+          description = "Algorithm of the TSIG key.";
+        };
+        keyPath = mkOption {
+          type = types.nullOr secretPath;
+          default = null;
+          example = "/run/secrets/tsig-key";
+          description = "File holding the base64 TSIG secret. Loaded with `LoadCredential=`; never copied into the Nix store.";
+        };
+      };
+
+      certFile = mkOption {
+        type = types.nullOr secretPath;
+        default = null;
+        example = "/var/lib/acme/cache.example.org/fullchain.pem";
+        description = ''
+          Static certificate instead of ACME. Like `keyFile`, it is copied in at
+          service start (`LoadCredential=`): restart the unit after renewal, for
+          instance with `security.acme.certs.<name>.reloadServices`.
+        '';
+      };
+
+      keyFile = mkOption {
+        type = types.nullOr secretPath;
+        default = null;
+        example = "/var/lib/acme/cache.example.org/key.pem";
+        description = "Private key of `certFile`.";
+      };
+    };
+
+    settings = mkOption {
+      type = types.submodule { freeformType = settingsFormat.type; };
+      default = { };
+      example = literalExpression ''
+        {
+          log-level = "debug";
+          negative-ttl = "1m";
+          http-redirect-listen = "[::]:80";
+        }
+      '';
+      description = ''
+        Configuration file of `private-nix-cache serve`; keys are its flag names.
+        The options above fill it (each can be overridden here); unknown keys are
+        errors. Secrets belong in the path options above, which go through
+        `LoadCredential=`: a file named here must be readable by the service user.
+      '';
+    };
+
+    client = {
+      enable = mkEnableOption "using a private-nix-cache server as this machine's first substituter";
+
+      url = mkOption {
+        type = types.str;
+        example = "https://cache.example.org";
+        description = "URL of the private-nix-cache server.";
+      };
+
+      publicKey = mkOption {
+        type = types.strMatching "[^:]+:[A-Za-z0-9+/]{43}=";
+        example = "cache.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        description = "Public half of the server's `secretKeyPath` key.";
+      };
+
+      keepCacheNixosOrg = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Keep https://cache.nixos.org as a fallback after `url`. When false, the
+          substituter list is forced to `url` alone (other substituters defined
+          elsewhere are dropped too).
+        '';
+      };
+    };
+  };
+
+  config = lib.mkMerge [
+    (mkIf cfg.enable {
+      services.private-nix-cache.settings = lib.mapAttrs (_: mkDefault) derivedSettings;
+
+      assertions =
+        [
+          {
+            assertion = tlsCfg.enable -> cfg.hostName != null;
+            message = "services.private-nix-cache.tls.enable needs services.private-nix-cache.hostName: the certificate is issued for it.";
+          }
+          {
+            assertion = tlsCfg.enable -> (static || tlsCfg.dnsProvider != null);
+            message = "services.private-nix-cache.tls.enable needs either tls.dnsProvider (ACME DNS-01) or tls.certFile and tls.keyFile.";
+          }
+          {
+            assertion = !(static && tlsCfg.dnsProvider != null);
+            message = "services.private-nix-cache: tls.certFile/tls.keyFile (static certificate) and tls.dnsProvider (ACME) exclude each other; set one.";
+          }
+          {
+            assertion = (tlsCfg.certFile == null) == (tlsCfg.keyFile == null);
+            message = "services.private-nix-cache: tls.certFile and tls.keyFile go together; set both or neither.";
+          }
+          {
+            assertion = tlsCfg.dnsProvider == "cloudflare" -> cfg.apiTokenPath != null;
+            message = ''services.private-nix-cache.tls.dnsProvider = "cloudflare" needs services.private-nix-cache.apiTokenPath (a file holding the Cloudflare API token).'';
+          }
+          {
+            assertion =
+              tlsCfg.dnsProvider == "rfc2136"
+              -> (tlsCfg.rfc2136.server != null && tlsCfg.rfc2136.keyName != null && tlsCfg.rfc2136.keyPath != null);
+            message = ''services.private-nix-cache.tls.dnsProvider = "rfc2136" needs tls.rfc2136.server, tls.rfc2136.keyName and tls.rfc2136.keyPath.'';
+          }
+        ]
+        ++ map (s: {
+          assertion = s.path == null || !(inStore s.path);
+          message = "services.private-nix-cache.${s.option} = \"${toString s.path}\" is in the Nix store, which every local user can read. Give the path of a file outside the store, such as a sops-nix secret under /run/secrets.";
+        }) secretOptions;
+
+      warnings = optional (cfg.apiTokenPath != null && dnsProvider != "cloudflare")
+        "services.private-nix-cache.apiTokenPath is set but unused: it serves only tls.dnsProvider = \"cloudflare\" with tls.enable.";
+
+      users.users.${name} = {
+        isSystemUser = true;
+        group = name;
+        description = "private-nix-cache server";
+      };
+      users.groups.${name} = { };
+
+      systemd.tmpfiles.rules = map (dir: "d ${dir} 0700 ${name} ${name} - -") ownDirs;
+
+      networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall listenPorts;
+
+      systemd.services.${name} = {
+        description = "Private Nix binary cache";
+        wants = [ "network-online.target" ];
+        after = [ "network-online.target" ];
+        wantedBy = [ "multi-user.target" ];
+
+        serviceConfig = {
+          ExecStart = "${cfg.package}/bin/private-nix-cache serve --config ${configFile}";
+          Restart = "on-failure";
+          RestartSec = "5s";
+
+          # A fixed system user rather than DynamicUser=, so that a cacheDir
+          # outside /var/cache (another disk) keeps a stable owner. The Nix
+          # database, store and build logs are world-readable: no group needed.
+          User = name;
+          Group = name;
+          LoadCredential = map (s: "${s.credential}:${s.path}") secrets;
+
+          CacheDirectory = optional (isManaged "/var/cache" cacheDir) (lib.removePrefix "/var/cache/" cacheDir);
+          CacheDirectoryMode = "0700";
+          StateDirectory = optional (isManaged "/var/lib" stateDir) (lib.removePrefix "/var/lib/" stateDir);
+          StateDirectoryMode = "0700";
+          ReadWritePaths = ownDirs;
+          UMask = "0077";
+
+          # Binding below 1024 is the only privilege it may need. A user
+          # namespace would void that capability, so it is used only without.
+          AmbientCapabilities = optionals bindsPrivilegedPort [ "CAP_NET_BIND_SERVICE" ];
+          CapabilityBoundingSet = if bindsPrivilegedPort then "CAP_NET_BIND_SERVICE" else "";
+          PrivateUsers = !bindsPrivilegedPort;
+          NoNewPrivileges = true;
+
+          # ProtectSystem=strict already leaves /nix/store, /nix/var/nix/db and
+          # /nix/var/log/nix readable and nothing writable but the dirs above.
+          ProtectSystem = "strict";
+          ProtectHome = true;
+          PrivateTmp = true;
+          PrivateDevices = true;
+          DevicePolicy = "closed";
+          ProtectKernelTunables = true;
+          ProtectKernelModules = true;
+          ProtectKernelLogs = true;
+          ProtectControlGroups = true;
+          ProtectClock = true;
+          ProtectHostname = true;
+          ProtectProc = "invisible";
+          ProcSubset = "pid";
+          LockPersonality = true;
+          MemoryDenyWriteExecute = true;
+          RestrictNamespaces = true;
+          RestrictRealtime = true;
+          RestrictSUIDSGID = true;
+          RemoveIPC = true;
+          RestrictAddressFamilies = [
+            "AF_INET"
+            "AF_INET6"
+            "AF_UNIX"
+          ];
+          SystemCallArchitectures = "native";
+          SystemCallFilter = [
+            "@system-service"
+            "~@privileged"
+          ];
+          SystemCallErrorNumber = "EPERM";
+        };
+      };
+    })
+
+    (mkIf clientCfg.enable {
+      nix.settings = {
+        # Nix orders substituters by the Priority of their nix-cache-info
+        # (this server says 30, cache.nixos.org 40); listing it first too
+        # keeps the intent plain in nix.conf.
+        substituters =
+          if clientCfg.keepCacheNixosOrg then lib.mkBefore [ clientCfg.url ] else lib.mkForce [ clientCfg.url ];
+        trusted-public-keys = [ clientCfg.publicKey ];
+        # Fall through quickly to the next substituter when the server is down.
+        connect-timeout = mkDefault 5;
+      };
+    })
+  ];
+}

@@ -1,0 +1,515 @@
+# Evaluates ../module.nix with lib.evalModules against stub NixOS options
+# (./stubs.nix) and a stub pkgs (./pkgs-stub.nix), and checks what it makes
+# of a bastion (ACME over RFC 2136, sops-nix secrets), a Cloudflare variant,
+# a static certificate, clients, and broken configurations.
+#
+# Run through ./eval.sh. Evaluates to { passed = [ names ]; rendered = TOML; }
+# and throws at the first mismatch.
+{ lib }:
+let
+  inherit (lib)
+    all
+    filter
+    hasInfix
+    hasPrefix
+    ;
+
+  pkgs = import ./pkgs-stub.nix { inherit lib; };
+  toml = import ./toml.nix { inherit lib; };
+
+  eval =
+    configuration:
+    (lib.evalModules {
+      modules = [
+        ./stubs.nix
+        ../module.nix
+        { _module.args.pkgs = pkgs; }
+        configuration
+      ];
+    }).config;
+
+  pretty = lib.generators.toPretty { };
+  expect =
+    name: got: want:
+    if got == want then name else throw "eval-test ${name}:\n  got  ${pretty got}\n  want ${pretty want}";
+  expectTrue = name: ok: expect name ok true;
+
+  failedAssertions = config: map (a: a.message) (filter (a: !a.assertion) config.assertions);
+  # Each wanted text must appear in some failed assertion, and only those fail.
+  expectAssertions =
+    name: config: wants:
+    let
+      failed = failedAssertions config;
+    in
+    expect name {
+      inherit failed;
+      found = all (want: lib.any (hasInfix want) failed) wants;
+      count = builtins.length failed;
+    } {
+      inherit failed;
+      found = true;
+      count = builtins.length wants;
+    };
+
+  cacheNixosOrgKey = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
+  cachixKey = "example.cachix.org-1:Z+T4t1i8hWzupXbSBd1Bzm57YtYsJtfX7feSFIjLwb8=";
+  serverKey = "cache.example.org-1:oNNo4RRk6ZlJtmaRV3R5OUbxwRKWhISEu7eeIBzJ7gU=";
+  creds = "/run/credentials/private-nix-cache.service";
+
+  # The sample bastion; its rendering is testdata/module-rendered.toml.
+  bastion = eval {
+    services.private-nix-cache = {
+      enable = true;
+      hostName = "cache.example.org";
+      port = 443;
+      openFirewall = true;
+      secretKeyPath = "/run/secrets/nix-serve-key";
+      maxCacheSize = "50GiB";
+      upstreams = [
+        {
+          url = "https://cache.nixos.org";
+          publicKeys = [ cacheNixosOrgKey ];
+          priority = 40;
+        }
+        {
+          url = "https://example.cachix.org";
+          publicKeys = [ cachixKey ];
+          tokenFile = "/run/secrets/cachix-token";
+        }
+      ];
+      tls = {
+        enable = true;
+        acmeEmail = "admin@example.org";
+        dnsProvider = "rfc2136";
+        rfc2136 = {
+          server = "ns1.example.org:53";
+          keyName = "acme-update.";
+          keyPath = "/run/secrets/tsig-key";
+        };
+      };
+      settings.http-redirect-listen = "[::]:80";
+    };
+  };
+  bastionUnit = bastion.systemd.services.private-nix-cache;
+  bastionSvc = bastionUnit.serviceConfig;
+
+  execStartRegex = "${builtins.storeDir}/[0-9a-z]{32}-private-nix-cache-[^/]+/bin/private-nix-cache serve --config (${builtins.storeDir}/[0-9a-z]{32}-private-nix-cache\\.toml)";
+  configFileOf =
+    svc:
+    let
+      m = builtins.match execStartRegex svc.ExecStart;
+    in
+    if m == null then throw "eval-test: unexpected ExecStart ${svc.ExecStart}" else builtins.head m;
+  # The store path of a file is a hash of its text, so the file the unit is
+  # started with holds exactly this (evaluation need not write the store).
+  renderedFile = config: builtins.toFile "private-nix-cache.toml" (toml.render config.services.private-nix-cache.settings);
+  rendered = toml.render bastion.services.private-nix-cache.settings;
+
+  cloudflare = eval {
+    services.private-nix-cache = {
+      enable = true;
+      hostName = "cache.example.org";
+      listen = "0.0.0.0";
+      secretKeyPath = "/run/secrets/nix-serve-key";
+      apiTokenPath = "/run/secrets/cloudflare-token";
+      cacheDir = "/srv/nix-cache";
+      tls = {
+        enable = true;
+        dnsProvider = "cloudflare";
+        acmeCA = "https://acme-staging-v02.api.letsencrypt.org/directory";
+      };
+    };
+  };
+  cloudflareSvc = cloudflare.systemd.services.private-nix-cache.serviceConfig;
+
+  staticCert = eval {
+    services.private-nix-cache = {
+      enable = true;
+      hostName = "cache.example.org";
+      listen = "::1";
+      port = 8443;
+      tls = {
+        enable = true;
+        certFile = "/var/lib/acme/cache.example.org/fullchain.pem";
+        keyFile = "/var/lib/acme/cache.example.org/key.pem";
+      };
+    };
+  };
+
+  minimal = eval { services.private-nix-cache.enable = true; };
+
+  client = eval {
+    services.private-nix-cache.client = {
+      enable = true;
+      url = "https://cache.example.org";
+      publicKey = serverKey;
+    };
+  };
+  clientOnly = eval {
+    services.private-nix-cache.client = {
+      enable = true;
+      url = "https://cache.example.org";
+      publicKey = serverKey;
+      keepCacheNixosOrg = false;
+    };
+  };
+
+  broken =
+    extra:
+    eval {
+      imports = [ extra ];
+      services.private-nix-cache.enable = true;
+    };
+
+  hardening = {
+    NoNewPrivileges = true;
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    ProtectProc = "invisible";
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    RestrictAddressFamilies = [
+      "AF_INET"
+      "AF_INET6"
+      "AF_UNIX"
+    ];
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+    ];
+    SystemCallArchitectures = "native";
+    UMask = "0077";
+    Restart = "on-failure";
+  };
+  pick = names: attrs: lib.getAttrs names attrs;
+
+  package = pkgs.callPackage ../package.nix { };
+
+  passed = [
+    # --- bastion: ACME over RFC 2136, secrets from sops-nix ---
+    (expectAssertions "bastion has no failed assertions" bastion [ ])
+    (expect "bastion warnings" bastion.warnings [ ])
+    (expectTrue "bastion ExecStart runs serve with the rendered config" (
+      builtins.match execStartRegex bastionSvc.ExecStart != null
+    ))
+    (expect "bastion unit ordering" {
+      inherit (bastionUnit) wants after wantedBy;
+    } {
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      wantedBy = [ "multi-user.target" ];
+    })
+    (expect "bastion LoadCredential" bastionSvc.LoadCredential [
+      "secret-key:/run/secrets/nix-serve-key"
+      "rfc2136-key:/run/secrets/tsig-key"
+      "upstream-1-token:/run/secrets/cachix-token"
+    ])
+    (expect "bastion hardening" (pick (builtins.attrNames hardening) bastionSvc) hardening)
+    (expect "bastion binds 443 and 80 with CAP_NET_BIND_SERVICE only" {
+      inherit (bastionSvc) AmbientCapabilities CapabilityBoundingSet PrivateUsers;
+    } {
+      AmbientCapabilities = [ "CAP_NET_BIND_SERVICE" ];
+      CapabilityBoundingSet = "CAP_NET_BIND_SERVICE";
+      PrivateUsers = false;
+    })
+    (expect "bastion directories" (pick [
+      "User"
+      "CacheDirectory"
+      "StateDirectory"
+      "ReadWritePaths"
+    ] bastionSvc) {
+      User = "private-nix-cache";
+      CacheDirectory = [ "private-nix-cache" ];
+      StateDirectory = [ "private-nix-cache" ];
+      ReadWritePaths = [ ];
+    })
+    (expect "bastion user" bastion.users.users.private-nix-cache.group "private-nix-cache")
+    (expect "bastion firewall" bastion.networking.firewall.allowedTCPPorts [
+      443
+      80
+    ])
+    (expect "bastion settings" bastion.services.private-nix-cache.settings {
+      listen = "[::]:443";
+      http-redirect-listen = "[::]:80";
+      cache-dir = "/var/cache/private-nix-cache";
+      state-dir = "/var/lib/private-nix-cache";
+      secret-key-file = [ "${creds}/secret-key" ];
+      max-size = "50GiB";
+      tls-domain = [ "cache.example.org" ];
+      acme-email = "admin@example.org";
+      dns-provider = "rfc2136";
+      rfc2136-server = "ns1.example.org:53";
+      rfc2136-key-name = "acme-update.";
+      rfc2136-key-alg = "hmac-sha256";
+      rfc2136-key-file = "${creds}/rfc2136-key";
+      upstream = [
+        {
+          url = "https://cache.nixos.org";
+          public-keys = [ cacheNixosOrgKey ];
+          priority = 40;
+        }
+        {
+          url = "https://example.cachix.org";
+          public-keys = [ cachixKey ];
+          token-file = "${creds}/upstream-1-token";
+        }
+      ];
+    })
+    (expect "bastion config file is the TOML of settings" (configFileOf bastionSvc) (renderedFile bastion))
+    (expectTrue "bastion config names no secret source" (!hasInfix "/run/secrets" rendered))
+
+    # --- Cloudflare, unprivileged port, cache on another disk ---
+    (expectAssertions "cloudflare has no failed assertions" cloudflare [ ])
+    (expect "cloudflare LoadCredential" cloudflareSvc.LoadCredential [
+      "secret-key:/run/secrets/nix-serve-key"
+      "dns-api-token:/run/secrets/cloudflare-token"
+    ])
+    (expect "cloudflare TLS settings"
+      (pick [
+        "listen"
+        "dns-provider"
+        "dns-api-token-file"
+        "acme-ca"
+        "tls-domain"
+        "cache-dir"
+      ] cloudflare.services.private-nix-cache.settings)
+      {
+        listen = "0.0.0.0:5000";
+        dns-provider = "cloudflare";
+        dns-api-token-file = "${creds}/dns-api-token";
+        acme-ca = "https://acme-staging-v02.api.letsencrypt.org/directory";
+        tls-domain = [ "cache.example.org" ];
+        cache-dir = "/srv/nix-cache";
+      }
+    )
+    (expect "cloudflare port 5000 needs no capability" {
+      inherit (cloudflareSvc) AmbientCapabilities CapabilityBoundingSet PrivateUsers;
+    } {
+      AmbientCapabilities = [ ];
+      CapabilityBoundingSet = "";
+      PrivateUsers = true;
+    })
+    (expect "cloudflare cache dir outside /var/cache" {
+      inherit (cloudflareSvc) CacheDirectory ReadWritePaths;
+      tmpfiles = cloudflare.systemd.tmpfiles.rules;
+    } {
+      CacheDirectory = [ ];
+      ReadWritePaths = [ "/srv/nix-cache" ];
+      tmpfiles = [ "d /srv/nix-cache 0700 private-nix-cache private-nix-cache - -" ];
+    })
+    (expect "cloudflare firewall stays closed" cloudflare.networking.firewall.allowedTCPPorts [ ])
+    (expect "cloudflare config file is the TOML of settings" (configFileOf cloudflareSvc) (renderedFile cloudflare))
+
+    # --- static certificate ---
+    (expectAssertions "static certificate has no failed assertions" staticCert [ ])
+    (expect "static certificate settings" staticCert.services.private-nix-cache.settings {
+      listen = "[::1]:8443";
+      cache-dir = "/var/cache/private-nix-cache";
+      state-dir = "/var/lib/private-nix-cache";
+      tls-cert-file = "${creds}/tls-cert";
+      tls-key-file = "${creds}/tls-key";
+      upstream = [
+        {
+          url = "https://cache.nixos.org";
+          public-keys = [ cacheNixosOrgKey ];
+        }
+      ];
+    })
+    (expect "static certificate LoadCredential" staticCert.systemd.services.private-nix-cache.serviceConfig.LoadCredential [
+      "tls-cert:/var/lib/acme/cache.example.org/fullchain.pem"
+      "tls-key:/var/lib/acme/cache.example.org/key.pem"
+    ])
+
+    # --- defaults ---
+    (expect "minimal settings" minimal.services.private-nix-cache.settings {
+      listen = "[::]:5000";
+      cache-dir = "/var/cache/private-nix-cache";
+      state-dir = "/var/lib/private-nix-cache";
+      upstream = [
+        {
+          url = "https://cache.nixos.org";
+          public-keys = [ cacheNixosOrgKey ];
+        }
+      ];
+    })
+    (expect "minimal loads no credential" minimal.systemd.services.private-nix-cache.serviceConfig.LoadCredential [ ])
+    (expect "settings override the named options"
+      (eval {
+        services.private-nix-cache = {
+          enable = true;
+          upstreams = [ ];
+          settings.listen = "127.0.0.1:9000";
+          settings.max-size = "1GiB";
+        };
+      }).services.private-nix-cache.settings
+      {
+        listen = "127.0.0.1:9000";
+        max-size = "1GiB";
+        cache-dir = "/var/cache/private-nix-cache";
+        state-dir = "/var/lib/private-nix-cache";
+        upstream = [ ];
+      }
+    )
+    (expect "disabled module defines no unit" (eval { }).systemd.services { })
+
+    # --- clients ---
+    (expect "client substituters" client.nix.settings.substituters [
+      "https://cache.example.org"
+      "https://cache.nixos.org/"
+    ])
+    (expect "client keys" (lib.sort lib.lessThan client.nix.settings.trusted-public-keys) [
+      serverKey
+      cacheNixosOrgKey
+    ])
+    (expect "client connect-timeout" client.nix.settings.connect-timeout 5)
+    (expect "client without cache.nixos.org" clientOnly.nix.settings.substituters [
+      "https://cache.example.org"
+    ])
+    (expect "client alone defines no server unit" client.systemd.services { })
+    (expectTrue "client rejects a malformed key" (
+      !(builtins.tryEval
+        (eval {
+          services.private-nix-cache.client = {
+            enable = true;
+            url = "https://cache.example.org";
+            publicKey = "not-a-key";
+          };
+        }).nix.settings.trusted-public-keys
+      ).success
+    ))
+
+    # --- broken configurations ---
+    (expectAssertions "tls without hostName"
+      (broken {
+        services.private-nix-cache.tls = {
+          enable = true;
+          dnsProvider = "cloudflare";
+        };
+        services.private-nix-cache.apiTokenPath = "/run/secrets/cf";
+      })
+      [ "tls.enable needs services.private-nix-cache.hostName" ]
+    )
+    (expectAssertions "cloudflare without apiTokenPath"
+      (broken {
+        services.private-nix-cache.hostName = "cache.example.org";
+        services.private-nix-cache.tls = {
+          enable = true;
+          dnsProvider = "cloudflare";
+        };
+      })
+      [ "needs services.private-nix-cache.apiTokenPath" ]
+    )
+    (expectAssertions "rfc2136 without its settings"
+      (broken {
+        services.private-nix-cache.hostName = "cache.example.org";
+        services.private-nix-cache.tls = {
+          enable = true;
+          dnsProvider = "rfc2136";
+          rfc2136.server = "ns1.example.org:53";
+        };
+      })
+      [ "needs tls.rfc2136.server, tls.rfc2136.keyName and tls.rfc2136.keyPath" ]
+    )
+    (expectAssertions "tls with neither ACME nor certificate"
+      (broken {
+        services.private-nix-cache.hostName = "cache.example.org";
+        services.private-nix-cache.tls.enable = true;
+      })
+      [ "needs either tls.dnsProvider" ]
+    )
+    (expectAssertions "certificate and ACME together"
+      (broken {
+        services.private-nix-cache.hostName = "cache.example.org";
+        services.private-nix-cache.apiTokenPath = "/run/secrets/cf";
+        services.private-nix-cache.tls = {
+          enable = true;
+          dnsProvider = "cloudflare";
+          certFile = "/var/lib/acme/c/fullchain.pem";
+          keyFile = "/var/lib/acme/c/key.pem";
+        };
+      })
+      [ "exclude each other" ]
+    )
+    (expectAssertions "certificate without key"
+      (broken {
+        services.private-nix-cache.hostName = "cache.example.org";
+        services.private-nix-cache.tls = {
+          enable = true;
+          certFile = "/var/lib/acme/c/fullchain.pem";
+        };
+      })
+      [ "tls.certFile and tls.keyFile go together" ]
+    )
+    (expectAssertions "secret key in the store"
+      (broken {
+        services.private-nix-cache.secretKeyPath = "${builtins.storeDir}/00000000000000000000000000000000-nix-serve-key";
+      })
+      [ "services.private-nix-cache.secretKeyPath = \"${builtins.storeDir}/" ]
+    )
+    (expectAssertions "upstream token in the store"
+      (broken {
+        services.private-nix-cache.upstreams = [
+          {
+            url = "https://example.cachix.org";
+            tokenFile = "${builtins.storeDir}/00000000000000000000000000000000-token";
+          }
+        ];
+      })
+      [ "services.private-nix-cache.upstreams.0.tokenFile" ]
+    )
+    (expectTrue "a Nix path literal as secret is a type error" (
+      !(builtins.tryEval (broken { services.private-nix-cache.secretKeyPath = ./eval-test.nix; })
+        .services.private-nix-cache.secretKeyPath
+      ).success
+    ))
+    (expectTrue "a relative secret path is a type error" (
+      !(builtins.tryEval (broken { services.private-nix-cache.secretKeyPath = "secrets/key"; })
+        .services.private-nix-cache.secretKeyPath
+      ).success
+    ))
+    (expect "unused apiTokenPath warns"
+      (broken { services.private-nix-cache.apiTokenPath = "/run/secrets/cf"; }).warnings
+      [
+        "services.private-nix-cache.apiTokenPath is set but unused: it serves only tls.dnsProvider = \"cloudflare\" with tls.enable."
+      ]
+    )
+
+    # --- package.nix, as buildGoModule would receive it ---
+    (expect "package arguments"
+      {
+        inherit (package.goModuleArgs) pname subPackages ldflags;
+        inherit (package.meta) mainProgram license;
+        vendorHashIsSRI = builtins.match "sha256-[A-Za-z0-9+/]{43}=" package.goModuleArgs.vendorHash != null;
+      }
+      {
+        pname = "private-nix-cache";
+        subPackages = [ "cmd/private-nix-cache" ];
+        ldflags = [
+          "-s"
+          "-w"
+          "-X main.version=${package.version}"
+        ];
+        mainProgram = "private-nix-cache";
+        license = lib.licenses.mit;
+        vendorHashIsSRI = true;
+      }
+    )
+    (expectTrue "package.nix is the default package" (
+      hasPrefix "${package}/bin/private-nix-cache serve" bastionSvc.ExecStart
+    ))
+  ];
+in
+{
+  inherit passed rendered;
+}

@@ -1,0 +1,52 @@
+# The few parts of nixpkgs that module.nix and package.nix use, stubbed so
+# that evaluation needs nixpkgs' lib only. `formats.toml` writes its file
+# with builtins.toFile through ./toml.nix instead of building it.
+{ lib }:
+let
+  toml = import ./toml.nix { inherit lib; };
+
+  # A stand-in derivation: what the module reads of a package.
+  fakeDerivation = name: attrs: {
+    type = "derivation";
+    inherit name;
+    outPath = "${builtins.storeDir}/00000000000000000000000000000000-${name}";
+  } // attrs;
+
+  pkgs = {
+    inherit lib;
+
+    formats.toml =
+      { }:
+      {
+        type =
+          let
+            valueType =
+              lib.types.oneOf [
+                lib.types.bool
+                lib.types.int
+                lib.types.float
+                lib.types.str
+                lib.types.path
+                (lib.types.attrsOf valueType)
+                (lib.types.listOf valueType)
+              ]
+              // {
+                description = "TOML value";
+              };
+          in
+          lib.types.attrsOf valueType;
+        generate = name: value: builtins.toFile name (toml.render value);
+      };
+
+    # Keeps its arguments, so that tests can look at what package.nix asks for.
+    buildGoModule =
+      args:
+      fakeDerivation "${args.pname}-${args.version}" {
+        inherit (args) pname version meta;
+        goModuleArgs = args;
+      };
+
+    callPackage = lib.callPackageWith pkgs;
+  };
+in
+pkgs

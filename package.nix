@@ -1,0 +1,47 @@
+{
+  lib,
+  buildGoModule,
+}:
+
+let
+  version = "0.1.0";
+in
+buildGoModule {
+  pname = "private-nix-cache";
+  inherit version;
+
+  # Only what the Go build reads, so that editing the module or the docs
+  # does not rebuild the binary.
+  src = lib.fileset.toSource {
+    root = ./.;
+    fileset = lib.fileset.unions [
+      ./go.mod
+      ./go.sum
+      (lib.fileset.fileFilter (file: file.hasExt "go") ./.)
+      # Files next to the Go sources that tests or go:embed read.
+      (lib.fileset.fileFilter (file: !(file.hasExt "nix") && !(file.hasExt "md")) ./cmd)
+    ];
+  };
+
+  # NAR hash of `go mod vendor`; kept current by .ci/check-vendor-hash (--fix).
+  vendorHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+  subPackages = [ "cmd/private-nix-cache" ];
+
+  # Pure Go throughout (modernc.org/sqlite reads the Nix database).
+  env.CGO_ENABLED = 0;
+
+  ldflags = [
+    "-s"
+    "-w"
+    "-X main.version=${version}"
+  ];
+
+  meta = {
+    description = "Nix binary cache that serves and signs the local store and mirrors upstream caches";
+    homepage = "https://github.com/private-nix-cache/private-nix-cache";
+    license = lib.licenses.mit;
+    mainProgram = "private-nix-cache";
+    platforms = lib.platforms.unix;
+  };
+}
