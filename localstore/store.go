@@ -1,0 +1,140 @@
+package localstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/nixhash"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Store reads one Nix store. It is safe for concurrent use.
+type Store struct {
+	root   string // prefix of every file path; "" for the system store
+	db     *sql.DB
+	byHash *sql.Stmt
+}
+
+// PathInfo is what the Nix database knows about a valid store path.
+type PathInfo struct {
+	Path             string        // /nix/store/<hash>-<name>
+	NarHash          *nixhash.Hash // never nil
+	NarSize          uint64        // 0 only in databases too old to record it
+	References       []string      // basenames, sorted; may include the path itself
+	Deriver          string        // basename of the .drv; "" when unknown
+	Sigs             []string      // "name:base64", as stored
+	CA               string        // content-address assertion; "" when input-addressed
+	RegistrationTime time.Time
+	ID               int64 // row id in ValidPaths
+}
+
+// byHashQuery finds the first path at or after /nix/store/<hash> (the caller
+// checks it has the hash part) together with its references in one
+// statement, so both come from the same snapshot of the database.
+const byHashQuery = `SELECT v.id, v.path, v.hash, v.registrationTime, v.deriver, v.narSize, v.sigs, v.ca,
+	(SELECT group_concat(p.path, ' ') FROM Refs r JOIN ValidPaths p ON p.id = r.reference WHERE r.referrer = v.id)
+FROM ValidPaths v WHERE v.path >= ? ORDER BY v.path LIMIT 1`
+
+// Open opens the store rooted at root ("/" for the system store). The error
+// wraps fs.ErrNotExist when there is no Nix database.
+func Open(root string) (*Store, error) {
+	root = filepath.Clean(root)
+	dbPath := filepath.Join(root, "nix/var/nix/db/db.sqlite")
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, fmt.Errorf("open nix database: %w", err)
+	}
+	// mode=ro and query_only keep us from ever writing; no immutable=1,
+	// which would ignore the write-ahead log and miss recent registrations.
+	dsn := "file:" + dbPath + "?mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open nix database %s: %w", dbPath, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	stmt, err := db.Prepare(byHashQuery)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare query on nix database %s: %w", dbPath, err)
+	}
+	if root == "/" {
+		root = ""
+	}
+	return &Store{root: root, db: db, byHash: stmt}, nil
+}
+
+// Close releases the database.
+func (s *Store) Close() error {
+	return errors.Join(s.byHash.Close(), s.db.Close())
+}
+
+// file returns where the files of a logical store path live.
+func (s *Store) file(storePath string) string {
+	return s.root + storePath
+}
+
+// PathInfo looks up the valid path with the given hash part. The error wraps
+// fs.ErrNotExist when there is none, or when its files have been deleted.
+func (s *Store) PathInfo(ctx context.Context, hashPart string) (*PathInfo, error) {
+	if !validHashPart(hashPart) {
+		return nil, invalid("hash part", hashPart)
+	}
+	prefix := storeDir + "/" + hashPart
+	var (
+		info                    PathInfo
+		hash                    string
+		regTime                 int64
+		deriver, sigs, ca, refs sql.NullString
+		narSize                 sql.NullInt64
+	)
+	err := s.byHash.QueryRowContext(ctx, prefix).Scan(&info.ID, &info.Path, &hash, &regTime,
+		&deriver, &narSize, &sigs, &ca, &refs)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && !strings.HasPrefix(info.Path, prefix+"-") {
+		return nil, fmt.Errorf("path info %s: %w", hashPart, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("path info %s: query nix database: %w", hashPart, err)
+	}
+	if _, err := os.Lstat(s.file(info.Path)); err != nil {
+		return nil, fmt.Errorf("path info %s: registered but unreadable: %w", info.Path, err)
+	}
+
+	h, err := nixhash.ParseAny(hash, nil)
+	if err != nil {
+		return nil, fmt.Errorf("path info %s: nar hash %q: %w", info.Path, hash, err)
+	}
+	info.NarHash = &h.Hash
+	if narSize.Valid && narSize.Int64 > 0 {
+		info.NarSize = uint64(narSize.Int64)
+	}
+	info.RegistrationTime = time.Unix(regTime, 0)
+	if deriver.String != "" {
+		info.Deriver = filepath.Base(deriver.String)
+	}
+	info.Sigs = strings.Fields(sigs.String)
+	info.CA = ca.String
+	info.References = strings.Fields(refs.String)
+	for i, r := range info.References {
+		info.References[i] = strings.TrimPrefix(r, storeDir+"/")
+	}
+	sort.Strings(info.References)
+	return &info, nil
+}
+
+// Exists reports whether the files of storePath are present: a cheap check
+// that does not consult the database.
+func (s *Store) Exists(storePath string) bool {
+	if checkStorePath(storePath) != nil {
+		return false
+	}
+	_, err := os.Lstat(s.file(storePath))
+	return err == nil
+}
