@@ -24,7 +24,7 @@ buildGoModule {
   };
 
   # NAR hash of `go mod vendor`; kept current by .ci/check-vendor-hash (--fix).
-  vendorHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  vendorHash = "sha256-FwS1oaj1RrqDylaNmcXhZAc6cxqGyvXNEGjYGq7CEfg=";
 
   subPackages = [ "cmd/private-nix-cache" ];
 
