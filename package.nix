@@ -1,3 +1,5 @@
+# go.mod asks for a recent Go; where nixpkgs' default Go is older, pass a
+# newer builder: callPackage ./package.nix { buildGoModule = buildGo126Module; }.
 {
   lib,
   buildGoModule,
