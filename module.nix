@@ -531,7 +531,6 @@ in
           ProtectClock = true;
           ProtectHostname = true;
           ProtectProc = "invisible";
-          ProcSubset = "pid";
           LockPersonality = true;
           MemoryDenyWriteExecute = true;
           RestrictNamespaces = true;
