@@ -1,0 +1,208 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrBadNARURL is returned by FetchNAR for a URL that is not a plain path
+// relative to the upstream (absolute, another host, "..", a scheme, escapes).
+var ErrBadNARURL = errors.New("refusing NAR URL")
+
+// FetchNAR downloads a NAR (compressed as its narinfo says) from u. narURL
+// is the narinfo's URL field, relative to the upstream. With offset > 0 it
+// asks for the rest from offset on and requires a 206. The body has no
+// deadline except ctx; the response headers must come within
+// Options.NARHeaderTimeout. size is the body length, or -1 when unknown.
+// A missing NAR gives fs.ErrNotExist; other statuses a *StatusError.
+func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (body io.ReadCloser, size int64, err error) {
+	start := time.Now()
+	logFailure := func(err error) (io.ReadCloser, int64, error) {
+		level := slogLevelFor(err)
+		u.log.Log(ctx, level, "upstream nar fetch failed", "url", narURL, "offset", offset, "duration", time.Since(start), "err", err)
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrBadNARURL) {
+			u.m.errors.WithLabelValues(u.name, kindNAR).Inc()
+		}
+		return nil, 0, err
+	}
+	if offset < 0 {
+		return logFailure(fmt.Errorf("fetch nar %s: negative offset %d", narURL, offset))
+	}
+	target, err := u.narTarget(narURL)
+	if err != nil {
+		return logFailure(err)
+	}
+
+	rctx, cancel := context.WithCancel(ctx)
+	var headerTimedOut atomic.Bool
+	timer := time.AfterFunc(u.headerTimeout, func() {
+		headerTimedOut.Store(true)
+		cancel()
+	})
+	req, err := u.newRequest(rctx, target)
+	if err != nil {
+		timer.Stop()
+		cancel()
+		return logFailure(fmt.Errorf("fetch nar %s: %w", narURL, err))
+	}
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	resp, err := u.client.Do(req)
+	if !timer.Stop() && err == nil {
+		// The timer fired just as the headers came: the body is doomed.
+		resp.Body.Close()
+		err = context.DeadlineExceeded
+	}
+	if err != nil {
+		cancel()
+		if headerTimedOut.Load() {
+			err = fmt.Errorf("no response headers within %s", u.headerTimeout)
+		}
+		if ctx.Err() == nil {
+			u.breaker.report(healthDown)
+		}
+		return logFailure(fmt.Errorf("fetch nar %s: %w", narURL, err))
+	}
+	u.m.latency.WithLabelValues(u.name, kindNAR).Observe(time.Since(start).Seconds())
+	if err := u.checkNARResponse(resp, target, offset); err != nil {
+		resp.Body.Close()
+		cancel()
+		var se *StatusError
+		if errors.As(err, &se) && se.Transient() {
+			u.breaker.report(healthDown)
+		} else {
+			u.breaker.report(healthUp)
+		}
+		return logFailure(fmt.Errorf("fetch nar %s: %w", narURL, err))
+	}
+	u.breaker.report(healthUp)
+	return &narBody{
+		ReadCloser: resp.Body, cancel: cancel, u: u, ctx: ctx,
+		url: narURL, offset: offset, size: resp.ContentLength, start: start,
+	}, resp.ContentLength, nil
+}
+
+func (u *Upstream) checkNARResponse(resp *http.Response, target string, offset int64) error {
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return fmt.Errorf("%w: HTTP %d", fs.ErrNotExist, resp.StatusCode)
+	case offset == 0 && resp.StatusCode == http.StatusOK:
+		return nil
+	case offset > 0 && resp.StatusCode == http.StatusPartialContent:
+		// Content-Range: bytes START-END/TOTAL; the start must be ours.
+		cr := resp.Header.Get("Content-Range")
+		rest, ok := strings.CutPrefix(cr, "bytes ")
+		startStr, _, ok2 := strings.Cut(rest, "-")
+		if !ok || !ok2 || startStr != strconv.FormatInt(offset, 10) {
+			return fmt.Errorf("asked for bytes from %d, got Content-Range %q", offset, cr)
+		}
+		return nil
+	case offset > 0 && resp.StatusCode == http.StatusOK:
+		return fmt.Errorf("asked for bytes from %d, upstream ignored the range (HTTP 200)", offset)
+	default:
+		return &StatusError{URL: target, Code: resp.StatusCode}
+	}
+}
+
+// narTarget resolves narURL against the upstream's base, refusing anything
+// but a plain relative path (a hostile narinfo must not point us elsewhere).
+func (u *Upstream) narTarget(narURL string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("%w %q: %s", ErrBadNARURL, narURL, why)
+	}
+	if narURL == "" {
+		return bad("empty")
+	}
+	for _, r := range narURL {
+		if r <= ' ' || r == 0x7f || r == '\\' || r == '#' {
+			return bad("control character, space, backslash or fragment")
+		}
+	}
+	pathPart, _, _ := strings.Cut(narURL, "?")
+	if strings.HasPrefix(pathPart, "/") {
+		return bad("absolute path")
+	}
+	if strings.Contains(pathPart, ":") {
+		return bad("scheme or colon in path")
+	}
+	lower := strings.ToLower(pathPart)
+	for _, esc := range []string{"%2e", "%2f", "%5c", "%00"} {
+		if strings.Contains(lower, esc) {
+			return bad("escaped dot, slash or NUL")
+		}
+	}
+	for _, seg := range strings.Split(pathPart, "/") {
+		if seg == ".." || seg == "." || seg == "" {
+			return bad("empty, . or .. path segment")
+		}
+	}
+	target := u.name + "/" + narURL
+	t, err := url.Parse(target)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if t.Scheme != u.base.Scheme || t.Host != u.base.Host || t.User != nil ||
+		!strings.HasPrefix(t.EscapedPath(), strings.TrimRight(u.base.EscapedPath(), "/")+"/") {
+		return bad("leaves the upstream")
+	}
+	return target, nil
+}
+
+// narBody counts the bytes read, and logs the fetch once when closed.
+type narBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+	u      *Upstream
+	ctx    context.Context
+	url    string
+	offset int64
+	size   int64
+	start  time.Time
+
+	n       atomic.Int64
+	readErr atomic.Value // first non-EOF read error
+	once    sync.Once
+}
+
+func (b *narBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.n.Add(int64(n))
+		b.u.m.bytes.WithLabelValues(b.u.name).Add(float64(n))
+	}
+	if err != nil && err != io.EOF {
+		b.readErr.CompareAndSwap(nil, err)
+	}
+	return n, err
+}
+
+func (b *narBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() {
+		b.cancel()
+		n := b.n.Load()
+		attrs := []any{"url", b.url, "offset", b.offset, "size", b.size, "bytes", n, "duration", time.Since(b.start)}
+		if rerr, _ := b.readErr.Load().(error); rerr != nil {
+			b.u.m.errors.WithLabelValues(b.u.name, kindNAR).Inc()
+			b.u.log.Warn("upstream nar fetch cut", append(attrs, "err", rerr)...)
+			return
+		}
+		if b.size >= 0 && n < b.size {
+			b.u.log.Info("upstream nar fetch closed early", attrs...)
+			return
+		}
+		b.u.log.Info("upstream nar fetched", attrs...)
+	})
+	return err
+}

@@ -1,0 +1,226 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+)
+
+// verdict is what one upstream said about one narinfo.
+type verdict int
+
+const (
+	verdictFound     verdict = iota // verified narinfo
+	verdictMiss                     // 404/403/401/410, or refused (bad signature)
+	verdictTransient                // 5xx, timeout, reset, bad body: the path may exist
+	verdictCanceled                 // the lookup ended before this upstream answered
+)
+
+type narInfoResult struct {
+	verdict verdict
+	ni      *narinfo.NarInfo
+	err     error // why, for misses and transient failures
+}
+
+// lookupEvent is sent by the goroutine asking one upstream: first its
+// priority (once known), then its result.
+type lookupEvent struct {
+	up       *Upstream
+	priority int
+	result   *narInfoResult // nil for the priority event
+}
+
+// Lookup asks every usable upstream in parallel for hashPart's narinfo and
+// returns the verified one from the best upstream (lowest priority, then
+// configuration order). It returns as soon as no better upstream can still
+// answer. Errors: fs.ErrNotExist when every upstream said it has no such path
+// (or refused its narinfo), ErrUnavailable when one failed transiently (or is
+// backing off) and none had it.
+func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
+	if !narinfo.ValidHashPart(hashPart) {
+		return nil, fmt.Errorf("lookup %q: invalid hash part: %w", hashPart, fs.ErrNotExist)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var transient []string // reasons the answer may be incomplete
+	events := make(chan lookupEvent, 2*len(s.ups))
+	prio := make(map[*Upstream]int, len(s.ups)) // known priorities of pending upstreams
+	pending := make(map[*Upstream]bool, len(s.ups))
+	now := time.Now()
+	for _, u := range s.ups {
+		if s.bad.isBad(u, hashPart, now) {
+			continue // counts as a miss: it served bad bytes for this path
+		}
+		if !u.breaker.allow() {
+			transient = append(transient, u.name+": backing off after failures")
+			continue
+		}
+		pending[u] = true
+		if p, ok := u.knownPriority(); ok {
+			prio[u] = p
+		}
+		go u.lookupAsync(ctx, hashPart, events, prio[u] == 0)
+	}
+
+	var best *narInfoResult
+	var bestUp *Upstream
+	var bestPrio int
+	better := func(p int, u *Upstream) bool { // ranks before the current best
+		return best == nil || p < bestPrio || (p == bestPrio && u.index < bestUp.index)
+	}
+	for len(pending) > 0 {
+		var ev lookupEvent
+		select {
+		case ev = <-events:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lookup %s: %w", hashPart, context.Cause(ctx))
+		}
+		if ev.result == nil {
+			prio[ev.up] = ev.priority
+			continue
+		}
+		delete(pending, ev.up)
+		r := ev.result
+		switch r.verdict {
+		case verdictFound:
+			if better(prio[ev.up], ev.up) {
+				best, bestUp, bestPrio = r, ev.up, prio[ev.up]
+			}
+		case verdictTransient:
+			transient = append(transient, fmt.Sprintf("%s: %v", ev.up.name, r.err))
+		case verdictCanceled:
+			return nil, fmt.Errorf("lookup %s: %w", hashPart, r.err)
+		}
+		if best != nil && s.certain(pending, prio, better) {
+			break
+		}
+	}
+	if best != nil {
+		return &Found{NarInfo: best.ni, Upstream: bestUp}, nil
+	}
+	if len(transient) > 0 {
+		return nil, fmt.Errorf("lookup %s: %w: %s", hashPart, ErrUnavailable, strings.Join(transient, "; "))
+	}
+	return nil, fmt.Errorf("lookup %s: %w", hashPart, fs.ErrNotExist)
+}
+
+// certain reports whether no pending upstream could still beat the best
+// answer: all of them have a known, worse rank.
+func (s *Set) certain(pending map[*Upstream]bool, prio map[*Upstream]int, better func(int, *Upstream) bool) bool {
+	for u := range pending {
+		p, ok := prio[u]
+		if !ok || better(p, u) {
+			return false
+		}
+	}
+	return true
+}
+
+// lookupAsync asks u, reporting its priority (when not known beforehand)
+// and then its answer on events. The priority comes from nix-cache-info,
+// fetched in parallel with the narinfo.
+func (u *Upstream) lookupAsync(ctx context.Context, hashPart string, events chan<- lookupEvent, needPriority bool) {
+	var prioCh chan int
+	if needPriority {
+		prioCh = make(chan int, 1)
+		go func() { prioCh <- u.resolvePriority(ctx) }()
+	}
+	r := u.fetchNarInfo(ctx, hashPart)
+	if needPriority {
+		events <- lookupEvent{up: u, priority: <-prioCh}
+	}
+	events <- lookupEvent{up: u, result: r}
+}
+
+// fetchNarInfo asks u for one narinfo and judges the answer, feeding u's
+// breaker and metrics.
+func (u *Upstream) fetchNarInfo(ctx context.Context, hashPart string) *narInfoResult {
+	rctx, cancel := context.WithTimeout(ctx, u.lookupTimeout)
+	defer cancel()
+	start := time.Now()
+	r, h := u.doNarInfo(rctx, hashPart)
+	if ctx.Err() != nil {
+		// The lookup was decided (or abandoned) while this request ran:
+		// its failure says nothing about the upstream.
+		r, h = &narInfoResult{verdict: verdictCanceled, err: context.Cause(ctx)}, healthUnknown
+	}
+	u.breaker.report(h)
+	if r.verdict == verdictTransient {
+		u.m.errors.WithLabelValues(u.name, kindNarInfo).Inc()
+	}
+	u.log.Debug("upstream narinfo", "hash", hashPart, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start))
+	return r
+}
+
+// doNarInfo fetches and judges one narinfo; the health says what the
+// exchange tells about the upstream.
+func (u *Upstream) doNarInfo(ctx context.Context, hashPart string) (*narInfoResult, health) {
+	target := u.name + "/" + hashPart + ".narinfo"
+	transient := func(err error) *narInfoResult {
+		return &narInfoResult{verdict: verdictTransient, err: err}
+	}
+	req, err := u.newRequest(ctx, target)
+	if err != nil {
+		return transient(err), healthUnknown
+	}
+	start := time.Now()
+	resp, err := u.client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s", u.lookupTimeout)
+		}
+		return transient(err), healthDown
+	}
+	defer resp.Body.Close()
+	u.m.latency.WithLabelValues(u.name, kindNarInfo).Observe(time.Since(start).Seconds())
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case isMissStatus(resp.StatusCode):
+		return &narInfoResult{verdict: verdictMiss, err: &StatusError{URL: target, Code: resp.StatusCode}}, healthUp
+	case isTransientStatus(resp.StatusCode):
+		return transient(&StatusError{URL: target, Code: resp.StatusCode}), healthDown
+	default:
+		return transient(&StatusError{URL: target, Code: resp.StatusCode}), healthUp
+	}
+	body, err := readLimited(resp.Body, maxNarInfoSize)
+	if errors.Is(err, errBodyTooLarge) {
+		return transient(fmt.Errorf("read narinfo: %w", err)), healthUp
+	} else if err != nil {
+		return transient(fmt.Errorf("read narinfo: %w", err)), healthDown
+	}
+	ni, err := narinfo.Parse(bytes.NewReader(body))
+	if err != nil {
+		return transient(fmt.Errorf("parse narinfo: %w", err)), healthUp
+	}
+	if got := ni.HashPart(); got != hashPart {
+		return transient(fmt.Errorf("narinfo for %s names store path %q", hashPart, ni.StorePath)), healthUp
+	}
+	if !ni.Verify(u.keys) {
+		u.m.sigRejections.WithLabelValues(u.name).Inc()
+		u.log.Warn("refusing upstream narinfo: no trusted signature", "path", ni.StorePath, "sigs", len(ni.Sigs))
+		return &narInfoResult{verdict: verdictMiss, err: errors.New("no trusted signature")}, healthUp
+	}
+	return &narInfoResult{verdict: verdictFound, ni: ni}, healthUp
+}
+
+func (v verdict) String() string {
+	switch v {
+	case verdictFound:
+		return "found"
+	case verdictMiss:
+		return "miss"
+	case verdictTransient:
+		return "transient"
+	case verdictCanceled:
+		return "canceled"
+	}
+	return "unknown"
+}

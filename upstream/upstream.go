@@ -1,0 +1,276 @@
+// Package upstream is the client side of the binary caches this server mirrors
+// (cache.nixos.org, Cachix, other Nix HTTP caches): narinfo lookups across all
+// upstreams in parallel, signature checks, and NAR downloads.
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+)
+
+// Config describes one upstream cache.
+type Config struct {
+	// URL is the base URL, e.g. https://cache.nixos.org. A trailing slash is
+	// ignored. Only http and https, without userinfo.
+	URL string
+	// Priority orders upstreams (lower wins). 0: take it from the upstream's
+	// nix-cache-info, fetched on first use; 50 when that is unknown.
+	Priority int
+	// PublicKeys are trusted for narinfos of this upstream, in addition to
+	// Options.Trusted.
+	PublicKeys []string
+	// TokenFile holds a token sent as "Authorization: Bearer <token>". Read
+	// once by New; surrounding whitespace is trimmed. Empty: no token.
+	TokenFile string
+	// NetrcFile gives basic auth from the entry for the URL's host (Cachix:
+	// empty login, token as password). Empty: Options.NetrcFile.
+	NetrcFile string
+}
+
+// Options apply to every upstream of a Set.
+type Options struct {
+	// Trusted are the public keys (trusted-public-keys) for all upstreams.
+	Trusted []string
+	// NetrcFile is the netrc used by upstreams without their own. Empty: none.
+	NetrcFile string
+	// Transport carries every request. nil: one shared, tuned transport. An
+	// *http.Transport that would ask for gzip is cloned with compression off.
+	Transport http.RoundTripper
+	// LookupTimeout bounds each narinfo and nix-cache-info request. 0: 5s.
+	LookupTimeout time.Duration
+	// NARHeaderTimeout bounds the wait for the response headers of a NAR
+	// request (the body has no deadline but the caller's context). 0: 30s.
+	NARHeaderTimeout time.Duration
+	// Logger receives one line per NAR fetch and debug lines per narinfo.
+	// nil: slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the metrics. nil: metrics are kept but not registered.
+	Registerer prometheus.Registerer
+}
+
+// ErrUnavailable means an answer could not be had because at least one
+// upstream failed transiently; unlike fs.ErrNotExist it must not be cached as a miss.
+var ErrUnavailable = errors.New("upstream unavailable")
+
+const (
+	defaultLookupTimeout    = 5 * time.Second
+	defaultNARHeaderTimeout = 30 * time.Second
+	defaultPriority         = 50
+	maxNarInfoSize          = 1 << 20
+	maxCacheInfoSize        = 64 << 10
+)
+
+// NixOSCacheURL and NixOSCacheKey describe the official cache.
+const (
+	NixOSCacheURL = "https://cache.nixos.org"
+	NixOSCacheKey = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
+)
+
+// DefaultConfigs returns cache.nixos.org with its key.
+func DefaultConfigs() []Config {
+	return []Config{{URL: NixOSCacheURL, PublicKeys: []string{NixOSCacheKey}}}
+}
+
+// Set is the ordered list of upstreams a server mirrors.
+type Set struct {
+	ups           []*Upstream
+	lookupTimeout time.Duration
+	log           *slog.Logger
+	m             *metrics
+	bad           badPaths
+}
+
+// Upstream is one upstream cache.
+type Upstream struct {
+	name          string // base URL without trailing slash
+	base          *url.URL
+	index         int // position in the configuration: breaks priority ties
+	keys          []signature.PublicKey
+	authorization string // full Authorization header value, "" for none
+	client        *http.Client
+	lookupTimeout time.Duration
+	headerTimeout time.Duration
+	log           *slog.Logger
+	m             *metrics
+	breaker       breaker
+
+	prioMu      sync.Mutex
+	prio        int           // > 0 once known
+	prioRetryAt time.Time     // when an unknown priority may be fetched again
+	prioWait    chan struct{} // non-nil while nix-cache-info is being fetched
+}
+
+// Found is a verified narinfo and the upstream that served it.
+type Found struct {
+	NarInfo  *narinfo.NarInfo
+	Upstream *Upstream
+}
+
+// New validates the configuration (URLs, keys, credential files) and builds
+// the Set. Nothing is fetched yet.
+func New(cfgs []Config, opts Options) (*Set, error) {
+	if opts.LookupTimeout <= 0 {
+		opts.LookupTimeout = defaultLookupTimeout
+	}
+	if opts.NARHeaderTimeout <= 0 {
+		opts.NARHeaderTimeout = defaultNARHeaderTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	trusted, err := parseKeys(opts.Trusted)
+	if err != nil {
+		return nil, fmt.Errorf("trusted public keys: %w", err)
+	}
+	var globalNetrc *netrc
+	if opts.NetrcFile != "" {
+		if globalNetrc, err = readNetrc(opts.NetrcFile); err != nil {
+			return nil, err
+		}
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Transport: rawTransport(opts.Transport)}
+	s := &Set{lookupTimeout: opts.LookupTimeout, log: opts.Logger, m: m}
+	seen := map[string]bool{}
+	for i, c := range cfgs {
+		u, err := newUpstream(i, c, trusted, globalNetrc)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %d (%s): %w", i+1, redactURL(c.URL), err)
+		}
+		if seen[u.name] {
+			return nil, fmt.Errorf("upstream %s listed twice", u.name)
+		}
+		seen[u.name] = true
+		u.client = client
+		u.lookupTimeout = opts.LookupTimeout
+		u.headerTimeout = opts.NARHeaderTimeout
+		u.log = opts.Logger.With("upstream", u.name)
+		u.m = m
+		s.ups = append(s.ups, u)
+	}
+	return s, nil
+}
+
+func newUpstream(index int, c Config, trusted []signature.PublicKey, globalNetrc *netrc) (*Upstream, error) {
+	base, err := parseBaseURL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	if c.Priority < 0 {
+		return nil, fmt.Errorf("priority %d is negative", c.Priority)
+	}
+	own, err := parseKeys(c.PublicKeys)
+	if err != nil {
+		return nil, fmt.Errorf("public keys: %w", err)
+	}
+	u := &Upstream{
+		name:  base.String(),
+		base:  base,
+		index: index,
+		keys:  append(append([]signature.PublicKey(nil), trusted...), own...),
+		prio:  c.Priority,
+	}
+	switch {
+	case c.TokenFile != "":
+		b, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return nil, fmt.Errorf("token file %s is empty", c.TokenFile)
+		}
+		if strings.ContainsAny(tok, "\r\n") {
+			return nil, fmt.Errorf("token file %s holds more than one line", c.TokenFile)
+		}
+		u.authorization = "Bearer " + tok
+	default:
+		n := globalNetrc
+		if c.NetrcFile != "" {
+			if n, err = readNetrc(c.NetrcFile); err != nil {
+				return nil, err
+			}
+		}
+		if n != nil {
+			if login, password, ok := n.lookup(base.Hostname()); ok {
+				req := http.Request{Header: http.Header{}}
+				req.SetBasicAuth(login, password)
+				u.authorization = req.Header.Get("Authorization")
+			}
+		}
+	}
+	return u, nil
+}
+
+// parseBaseURL accepts absolute http(s) URLs without userinfo, query or fragment.
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("bad URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("URL scheme must be http or https")
+	case u.Host == "":
+		return nil, errors.New("URL has no host")
+	case u.User != nil:
+		return nil, errors.New("URL must not carry credentials (use token-file or netrc-file)")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, errors.New("URL must not have a query or fragment")
+	}
+	return u, nil
+}
+
+// redactURL drops userinfo so a mistaken URL with a password is never printed.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return u.Redacted()
+}
+
+func parseKeys(ss []string) ([]signature.PublicKey, error) {
+	keys := make([]signature.PublicKey, 0, len(ss))
+	for _, s := range ss {
+		k, err := narinfo.ParsePublicKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", s, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Upstreams returns the upstreams in configuration order.
+func (s *Set) Upstreams() []*Upstream {
+	return append([]*Upstream(nil), s.ups...)
+}
+
+// MarkBad records that u served bad bytes for the path: lookups skip u for
+// that path for an hour.
+func (s *Set) MarkBad(u *Upstream, hashPart string) {
+	s.bad.mark(u, hashPart, time.Now().Add(badPathTTL))
+	u.log.Warn("upstream marked bad for path", "hash", hashPart, "for", badPathTTL)
+}
+
+// Name returns the upstream's base URL.
+func (u *Upstream) Name() string { return u.name }
+
+// String returns the upstream's base URL.
+func (u *Upstream) String() string { return u.name }
