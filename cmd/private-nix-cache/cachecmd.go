@@ -2,8 +2,87 @@ package main
 
 import (
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/config"
 )
 
-func gc(args []string, stdout, stderr io.Writer) error     { return errors.New("not yet") }
-func verify(args []string, stdout, stderr io.Writer) error { return errors.New("not yet") }
+// cacheDirFlags parses the flags of gc and verify: the cache dir comes from
+// --cache-dir, or from the server's --config file.
+func cacheDirFlags(name, args string, argv []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config.Config, error) {
+	fs := newFlagSet(name, args, stderr)
+	c := config.Default()
+	var file string
+	fs.StringVar(&file, "config", "", "the server's TOML `FILE`, for its cache-dir")
+	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(argv); err != nil {
+		return nil, usageErr(err)
+	}
+	if file != "" {
+		dir, set := c.CacheDir, false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "cache-dir" })
+		if err := c.DecodeFile(file); err != nil {
+			return nil, usageError{err}
+		}
+		if set {
+			c.CacheDir = dir
+		}
+	}
+	return &c, nil
+}
+
+// gc evicts least recently used NARs down to a size, now.
+func gc(args []string, stdout, stderr io.Writer) error {
+	var size string
+	c, err := cacheDirFlags("gc", "--max-size SIZE [--cache-dir DIR | --config FILE]", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&size, "max-size", "", "evict down to this `SIZE` (e.g. 50GiB; 0 empties the cache)")
+	})
+	if err != nil {
+		return err
+	}
+	if size == "" {
+		size = c.MaxSize
+	}
+	if size == "" {
+		return usageError{errors.New("--max-size: required (or max-size in --config)")}
+	}
+	c.MaxSize = size
+	limit, err := c.MaxSizeBytes()
+	if err != nil {
+		return usageError{err}
+	}
+	res, err := cache.GC(c.CacheDir, limit)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed %d NARs (%s); %d left (%s)\n", res.Removed, humanize.IBytes(uint64(res.Freed)), res.Files, humanize.IBytes(uint64(res.Size)))
+	return nil
+}
+
+// verify re-hashes every cached NAR; bad ones are deleted and make it exit 1.
+func verify(args []string, stdout, stderr io.Writer) error {
+	c, err := cacheDirFlags("verify", "[--cache-dir DIR | --config FILE]", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	rep, err := cache.Verify(c.CacheDir)
+	if err != nil {
+		return err
+	}
+	for _, k := range rep.Bad {
+		fmt.Fprintln(stdout, "bad, removed:", k)
+	}
+	fmt.Fprintf(stdout, "checked %d NARs (%s): %d bad, %d unverifiable\n", rep.Checked, humanize.IBytes(uint64(rep.Bytes)), len(rep.Bad), len(rep.Unverifiable))
+	if len(rep.Bad) > 0 {
+		return failedError{fmt.Errorf("%d bad NARs removed", len(rep.Bad))}
+	}
+	return nil
+}

@@ -43,6 +43,8 @@ func serve(args []string, stderr io.Writer) error {
 	return app.run(ctx)
 }
 
+var errNeedsTLS = errors.New("needs TLS (--tls-domain or --tls-cert-file)")
+
 // settingErr gives errors that name a setting the exit code of bad usage.
 func settingErr(err error) error {
 	var ce *config.Error
