@@ -20,8 +20,8 @@ buildGoModule {
       ./go.mod
       ./go.sum
       (lib.fileset.fileFilter (file: file.hasExt "go") ./.)
-      # Files next to the Go sources that tests or go:embed read.
-      (lib.fileset.fileFilter (file: !(file.hasExt "nix") && !(file.hasExt "md")) ./cmd)
+      # Read by the tests of subPackages, the only ones the build runs.
+      (lib.fileset.maybeMissing ./cmd/private-nix-cache/testdata)
     ];
   };
 

@@ -505,6 +505,15 @@ let
         vendorHashIsSRI = true;
       }
     )
+    # lib.fileset needs builtins.readFileType (Nix 2.14) in current nixpkgs.
+    (
+      if builtins ? readFileType then
+        expectTrue "package source fileset evaluates" (
+          hasPrefix "${builtins.storeDir}/" package.goModuleArgs.src.outPath
+        )
+      else
+        "package source fileset: not checked, this Nix lacks builtins.readFileType"
+    )
     (expectTrue "package.nix is the default package" (
       hasPrefix "${package}/bin/private-nix-cache serve" bastionSvc.ExecStart
     ))
