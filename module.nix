@@ -50,43 +50,37 @@ let
   acme = tlsCfg.enable && !static;
   dnsProvider = if acme then tlsCfg.dnsProvider else null;
 
-  # Every secret the unit loads: option name (for messages), credential name, source path.
+  # Every secret the unit loads: credential name and source path.
   secrets = lib.filter (s: s.path != null) (
     [
       {
-        option = "secretKeyPath";
         credential = "secret-key";
         path = cfg.secretKeyPath;
       }
     ]
     ++ optionals (dnsProvider == "cloudflare") [
       {
-        option = "apiTokenPath";
         credential = "dns-api-token";
         path = cfg.apiTokenPath;
       }
     ]
     ++ optionals (dnsProvider == "rfc2136") [
       {
-        option = "tls.rfc2136.keyPath";
         credential = "rfc2136-key";
         path = tlsCfg.rfc2136.keyPath;
       }
     ]
     ++ optionals (tlsCfg.enable && static) [
       {
-        option = "tls.certFile";
         credential = "tls-cert";
         path = tlsCfg.certFile;
       }
       {
-        option = "tls.keyFile";
         credential = "tls-key";
         path = tlsCfg.keyFile;
       }
     ]
     ++ lib.imap0 (i: upstream: {
-      option = "upstreams.${toString i}.tokenFile";
       credential = upstreamCredential i;
       path = upstream.tokenFile;
     }) cfg.upstreams
