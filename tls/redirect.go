@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // RedirectHandler answers plain HTTP: GET and HEAD get 301, other methods 308
@@ -20,6 +21,8 @@ func RedirectHandler(httpsPort string, cacheInfo http.Handler) http.Handler {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
+		} else {
+			host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 		}
 		if host == "" {
 			http.Error(w, "missing Host header", http.StatusBadRequest)
