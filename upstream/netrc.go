@@ -59,7 +59,7 @@ func parseNetrc(text string) (*netrc, error) {
 					return "", fmt.Errorf("line %d: %s without a value", i+1, tok)
 				}
 				j++
-				return fields[j], nil
+				return unquote(fields[j]), nil
 			}
 			switch tok {
 			case "machine":
@@ -116,4 +116,12 @@ func (n *netrc) lookup(host string) (login, password string, ok bool) {
 		return n.def.login, n.def.password, true
 	}
 	return "", "", false
+}
+
+// unquote strips the double quotes curl allows around a value (login "").
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
 }

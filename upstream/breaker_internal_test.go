@@ -1,0 +1,87 @@
+package upstream
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBreaker(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := &breaker{now: func() time.Time { return now }}
+	for i := range breakerThreshold - 1 {
+		b.failure()
+		if !b.allow() {
+			t.Fatalf("skipped after %d failures", i+1)
+		}
+		b.done()
+	}
+	b.failure()
+	if b.allow() {
+		t.Fatal("allowed right after the breaker opened")
+	}
+	now = now.Add(breakerMinOpen)
+	if !b.allow() {
+		t.Fatal("no probe after the open period")
+	}
+	if b.allow() {
+		t.Fatal("a second request went through while the probe was in flight")
+	}
+	b.failure() // the probe failed: open twice as long
+	now = now.Add(breakerMinOpen)
+	if b.allow() {
+		t.Fatal("allowed before the doubled open period ended")
+	}
+	now = now.Add(breakerMinOpen)
+	if !b.allow() {
+		t.Fatal("no probe after the doubled open period")
+	}
+	b.done() // a canceled probe frees the slot without a verdict
+	if !b.allow() {
+		t.Fatal("no new probe after a canceled one")
+	}
+	b.success()
+	for range 5 {
+		if !b.allow() {
+			t.Fatal("skipped after the probe succeeded")
+		}
+	}
+
+	// The open period is capped.
+	for range 20 {
+		b.failure()
+	}
+	if b.openFor != breakerMaxOpen {
+		t.Errorf("open for %s, want the cap %s", b.openFor, breakerMaxOpen)
+	}
+}
+
+func TestParseNetrc(t *testing.T) {
+	text := `# comment
+machine a.example login alice password pa
+machine b.example
+  login ""
+  password tok
+macdef init
+  cd /pub
+
+default login anon password guest
+`
+	n, err := parseNetrc(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ host, login, password string }{
+		{"a.example", "alice", "pa"},
+		{"B.example", "", "tok"},
+		{"other.example", "anon", "guest"},
+	}
+	for _, tt := range tests {
+		login, password, ok := n.lookup(tt.host)
+		if !ok || login != tt.login || password != tt.password {
+			t.Errorf("lookup(%s) = %q, %q, %v; want %q, %q", tt.host, login, password, ok, tt.login, tt.password)
+		}
+	}
+	if _, err := parseNetrc("machine x login"); err == nil {
+		t.Error("a login without a value was accepted")
+	}
+}
