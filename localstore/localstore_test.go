@@ -312,3 +312,30 @@ func writeFile(t *testing.T, name string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+func TestPathInfoConcurrent(t *testing.T) {
+	fx, _, s := chrootStore(t)
+	ctx := context.Background()
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				p := fx.Paths[(g+i)%len(fx.Paths)]
+				info, err := s.PathInfo(ctx, hashPart(p))
+				if err == nil && info.Path != p {
+					err = errors.New("PathInfo(" + hashPart(p) + ") = " + info.Path)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

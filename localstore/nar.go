@@ -22,6 +22,11 @@ const (
 // writes, and returns the number of bytes written. It fails, leaving a
 // truncated NAR behind, when a file changes or vanishes during the dump: a
 // caller streaming to a client must then abort the connection.
+//
+// File bodies go to w through io.Copy from an *os.File, so a *net.TCPConn,
+// or an http.ResponseWriter whose Content-Length is set (PathInfo's
+// NarSize), sends them with sendfile. Wrapping w in anything that hides its
+// ReadFrom method loses that.
 func (s *Store) WriteNAR(w io.Writer, storePath string) (int64, error) {
 	if err := checkStorePath(storePath); err != nil {
 		return 0, err
