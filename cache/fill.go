@@ -1,0 +1,263 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/nixhash"
+)
+
+// FillSpec says how to download one NAR file and how to check it.
+type FillSpec struct {
+	// Compression as the narinfo says ("" means bzip2).
+	Compression string
+	// FileHash and FileSize describe the file as stored, when known (nil, 0
+	// otherwise). When FileHash is known it is what gets checked; else the
+	// file is decompressed and NarHash and NarSize are checked.
+	FileHash *nixhash.Hash
+	FileSize uint64
+	NarHash  *nixhash.Hash
+	NarSize  uint64
+	// Fetch opens the upstream body. length is -1 when unknown. A file the
+	// upstream does not have is fs.ErrNotExist.
+	Fetch func(ctx context.Context) (body io.ReadCloser, length int64, err error)
+	// Done, when set, is called once when the download ends, with nil on
+	// success. It is not called for hits.
+	Done func(err error)
+}
+
+// fill is one upstream download into a temp file that any number of
+// readers follow. It runs on the cache's context with its own timeout and
+// stall detector: no client can slow it down or cancel it.
+type fill struct {
+	c    *Cache
+	key  string
+	spec *FillSpec
+	w    *Writer
+
+	mu      sync.Mutex
+	path    string // the temp file, then the committed file
+	started bool   // the upstream answered; size is valid
+	size    int64  // expected bytes, -1 when unknown
+	written int64
+	eof     bool // the upstream body ended (not yet verified)
+	done    bool // committed (err nil) or failed
+	err     error
+	notify  chan struct{} // closed and replaced on every change
+}
+
+type fillState struct {
+	started, eof, done bool
+	size, written      int64
+	path               string
+	err                error
+	notify             <-chan struct{}
+}
+
+func (f *fill) state() fillState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fillState{f.started, f.eof, f.done, f.size, f.written, f.path, f.err, f.notify}
+}
+
+// update changes the state under the lock and wakes every reader.
+func (f *fill) update(change func()) {
+	f.mu.Lock()
+	change()
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// remaining is how many bytes the fill still expects to write.
+func (f *fill) remaining() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.size < 0 {
+		return 0
+	}
+	return f.size - f.written
+}
+
+func (f *fill) run() {
+	defer f.c.wg.Done()
+	f.c.m.fillsInFlight.Inc()
+	defer f.c.m.fillsInFlight.Dec()
+	start := time.Now()
+	err := f.download()
+	if err != nil {
+		if f.c.ctx.Err() != nil && !errors.Is(err, ErrStorage) {
+			err = fmt.Errorf("%w: cache closed: %w", ErrStorage, err)
+		}
+		if errors.Is(err, ErrVerify) {
+			f.c.m.verifyFailed.Inc()
+		}
+		f.update(func() { f.done, f.err = true, err })
+		f.w.Cancel()
+		f.c.log.Warn("nar download failed", "key", f.key, "err", err)
+	} else {
+		f.update(func() { f.done = true; f.path = f.c.narPath(f.key) })
+		f.c.log.Debug("nar stored", "key", f.key, "bytes", f.written, "took", time.Since(start))
+	}
+	f.c.mu.Lock()
+	delete(f.c.fills, f.key)
+	f.c.mu.Unlock()
+	if f.spec.Done != nil {
+		f.spec.Done(err)
+	}
+}
+
+func (f *fill) download() error {
+	c := f.c
+	ctx, cancelTimeout := context.WithTimeoutCause(c.ctx, c.opts.FillTimeout,
+		fmt.Errorf("download took longer than %s", c.opts.FillTimeout))
+	defer cancelTimeout()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	guard := newStallGuard(c.opts.StallTimeout, cancel)
+	defer guard.stop()
+	cause := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+		}
+		return err
+	}
+
+	body, length, err := f.spec.Fetch(ctx)
+	if err != nil {
+		return fmt.Errorf("fetch: %w", cause(err))
+	}
+	defer body.Close()
+	size, err := expectedSize(f.spec, length)
+	if err != nil {
+		return err
+	}
+	f.update(func() { f.started, f.size = true, size })
+
+	// Without FileHash, a reader of the temp file decompresses it beside
+	// the download to check NarHash, so the download never waits for it.
+	var narCheck chan error
+	if f.spec.FileHash == nil {
+		narCheck = make(chan error, 1)
+		r, err := f.join(ctx, true)
+		if err != nil {
+			return err
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer r.Close()
+			narCheck <- verifyNar(f.spec, r)
+		}()
+	}
+	var fileHash interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+	if f.spec.FileHash != nil {
+		if fileHash, err = newHash(f.spec.FileHash); err != nil {
+			return fmt.Errorf("%w: FileHash: %w", ErrVerify, err)
+		}
+	}
+
+	buf := make([]byte, 256<<10)
+	var written int64
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			guard.progress()
+			if _, err := f.w.Write(buf[:n]); err != nil {
+				return err
+			}
+			if fileHash != nil {
+				fileHash.Write(buf[:n])
+			}
+			written += int64(n)
+			c.m.fetched.Add(float64(n))
+			f.update(func() { f.written = written })
+			if size >= 0 && written > size {
+				return fmt.Errorf("%w: upstream sent more than %d bytes", ErrVerify, size)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("read upstream body: %w", cause(rerr))
+		}
+	}
+	f.update(func() { f.eof = true })
+	guard.stop()
+	if size >= 0 && written != size {
+		return fmt.Errorf("%w: expected %d bytes, upstream sent %d", ErrVerify, size, written)
+	}
+	if fileHash != nil {
+		if err := checkDigest("FileHash", f.spec.FileHash, fileHash.Sum(nil)); err != nil {
+			return err
+		}
+	}
+	if narCheck != nil {
+		select {
+		case err := <-narCheck:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("check NarHash: %w", context.Cause(ctx))
+		}
+	}
+	return f.w.Commit()
+}
+
+// expectedSize is FileSize when the narinfo has it, else the upstream's
+// Content-Length, else -1; the two must agree.
+func expectedSize(spec *FillSpec, length int64) (int64, error) {
+	if spec.FileSize == 0 {
+		return length, nil
+	}
+	if length >= 0 && uint64(length) != spec.FileSize {
+		return 0, fmt.Errorf("%w: upstream announces %d bytes, narinfo FileSize is %d", ErrVerify, length, spec.FileSize)
+	}
+	return int64(spec.FileSize), nil
+}
+
+// stallGuard calls cancel when progress has not been reported for d.
+type stallGuard struct {
+	last   chan struct{}
+	quit   chan struct{}
+	once   sync.Once
+	cancel context.CancelCauseFunc
+}
+
+func newStallGuard(d time.Duration, cancel context.CancelCauseFunc) *stallGuard {
+	g := &stallGuard{last: make(chan struct{}, 1), quit: make(chan struct{}), cancel: cancel}
+	go func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-g.quit:
+				return
+			case <-g.last:
+				t.Reset(d)
+			case <-t.C:
+				cancel(fmt.Errorf("upstream stalled: no data for %s", d))
+				return
+			}
+		}
+	}()
+	return g
+}
+
+func (g *stallGuard) progress() {
+	select {
+	case g.last <- struct{}{}:
+	default:
+	}
+}
+
+func (g *stallGuard) stop() { g.once.Do(func() { close(g.quit) }) }

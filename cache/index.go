@@ -1,0 +1,254 @@
+package cache
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Index buckets. Values are copied out of transactions before use.
+var (
+	bucketNarInfo  = []byte("narinfo")  // hash part → narInfoRecord (JSON)
+	bucketNar      = []byte("nar")      // file key → narRecord (JSON)
+	bucketNegative = []byte("negative") // hash part → expiry, unix nanos, big endian
+)
+
+type narInfoRecord struct {
+	NarInfo     []byte `json:"narinfo"`      // as served
+	Key         string `json:"key"`          // NAR file key
+	FileSize    uint64 `json:"file_size"`    // of the NAR file, 0 when unknown
+	Upstream    string `json:"upstream"`     // name of the upstream it came from
+	UpstreamURL string `json:"upstream_url"` // NAR URL at that upstream
+	Atime       int64  `json:"atime"`        // last access, unix nanos
+}
+
+type narRecord struct {
+	Size     int64 `json:"size"`
+	Atime    int64 `json:"atime"`
+	Complete bool  `json:"complete"` // always true: entries are written after the rename
+}
+
+func (c *Cache) initIndex() error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketNarInfo, bucketNar, bucketNegative} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("init cache index: %w", err)
+	}
+	return nil
+}
+
+// reconcile makes the index and the files agree: temp files are removed,
+// files without an entry (or of the wrong size) are removed, and entries
+// without a file are dropped.
+func (c *Cache) reconcile() error {
+	tmps, err := os.ReadDir(c.tmpDir)
+	if err != nil {
+		return fmt.Errorf("sweep temp files: %w", err)
+	}
+	for _, e := range tmps {
+		if err := os.RemoveAll(filepath.Join(c.tmpDir, e.Name())); err != nil {
+			return fmt.Errorf("sweep temp files: %w", err)
+		}
+	}
+	if len(tmps) > 0 {
+		c.log.Info("removed leftover temp files", "count", len(tmps))
+	}
+
+	err = c.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNar).ForEach(func(k, v []byte) error {
+			var r narRecord
+			if json.Unmarshal(v, &r) != nil || !r.Complete {
+				return nil // dropped below as an entry without a file
+			}
+			c.files[string(k)] = &fileEntry{size: r.Size, atime: r.Atime}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("read cache index: %w", err)
+	}
+
+	seen := make(map[string]bool, len(c.files))
+	orphans := 0
+	err = filepath.WalkDir(c.narDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		key := d.Name()
+		e, ok := c.files[key]
+		info, ierr := d.Info()
+		if ok && ierr == nil && validKey(key) && p == c.narPath(key) && info.Size() == e.size {
+			seen[key] = true
+			return nil
+		}
+		orphans++
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan cache files: %w", err)
+	}
+	var missing []string
+	for key, e := range c.files {
+		if seen[key] {
+			c.total += e.size
+			continue
+		}
+		missing = append(missing, key)
+		delete(c.files, key)
+	}
+	if len(missing) > 0 {
+		err = c.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketNar)
+			for _, k := range missing {
+				if err := b.Delete([]byte(k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("drop index entries without file: %w", err)
+		}
+	}
+	if orphans > 0 || len(missing) > 0 {
+		c.log.Info("reconciled cache", "removed_files", orphans, "dropped_entries", len(missing))
+	}
+	return nil
+}
+
+// putNarFile records a committed NAR file.
+func (c *Cache) putNarFile(key string, e fileEntry) error {
+	v, err := json.Marshal(narRecord{Size: e.size, Atime: e.atime, Complete: true})
+	if err != nil {
+		return err
+	}
+	return c.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNar).Put([]byte(key), v)
+	})
+}
+
+func (c *Cache) deleteNarFiles(keys []string) error {
+	return c.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketNar)
+		for _, k := range keys {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// flushTouches writes the batched last-access times to the index.
+func (c *Cache) flushTouches() error {
+	c.mu.Lock()
+	nars, nis := c.touchedNar, c.touchedNI
+	if len(nars) == 0 && len(nis) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	c.touchedNar = make(map[string]int64)
+	c.touchedNI = make(map[string]int64)
+	c.mu.Unlock()
+	return c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketNar)
+		for k, at := range nars {
+			v := b.Get([]byte(k))
+			if v == nil {
+				continue // evicted meanwhile
+			}
+			var r narRecord
+			if json.Unmarshal(v, &r) != nil || r.Atime >= at {
+				continue
+			}
+			r.Atime = at
+			nv, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(k), nv); err != nil {
+				return err
+			}
+		}
+		b = tx.Bucket(bucketNarInfo)
+		for k, at := range nis {
+			v := b.Get([]byte(k))
+			if v == nil {
+				continue
+			}
+			var r narInfoRecord
+			if json.Unmarshal(v, &r) != nil || r.Atime >= at {
+				continue
+			}
+			r.Atime = at
+			nv, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(k), nv); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func encodeExpiry(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
+}
+
+func decodeExpiry(v []byte) (time.Time, bool) {
+	if len(v) != 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+}
+
+// sweepNegatives drops expired negative entries.
+func (c *Cache) sweepNegatives() error {
+	now := time.Now()
+	var expired [][]byte
+	err := c.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNegative).ForEach(func(k, v []byte) error {
+			if exp, ok := decodeExpiry(v); !ok || now.After(exp) {
+				expired = append(expired, append([]byte(nil), k...))
+			}
+			return nil
+		})
+	})
+	if err != nil || len(expired) == 0 {
+		return err
+	}
+	return c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketNegative)
+		for _, k := range expired {
+			// Re-check: the entry may have been renewed since.
+			if exp, ok := decodeExpiry(b.Get(k)); ok && now.Before(exp) {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,79 @@
+package cache
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
+
+	hits, misses  *prometheus.CounterVec // by kind: narinfo, nar, negative
+	fetched       prometheus.Counter
+	verifyFailed  prometheus.Counter
+	evicted       prometheus.Counter
+	passthrough   prometheus.Counter
+	sizeBytes     prometheus.Gauge
+	entries       prometheus.Gauge
+	fillsInFlight prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		reg: reg,
+		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nixcache_cache_hits_total", Help: "Cache hits by kind (narinfo, nar, negative).",
+		}, []string{"kind"}),
+		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nixcache_cache_misses_total", Help: "Cache misses by kind (narinfo, nar, negative).",
+		}, []string{"kind"}),
+		fetched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nixcache_upstream_fetched_bytes_total", Help: "NAR bytes downloaded from upstreams.",
+		}),
+		verifyFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nixcache_verification_failures_total", Help: "Downloads whose hash or size did not match the narinfo.",
+		}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nixcache_evicted_files_total", Help: "NAR files evicted to stay under the size limit.",
+		}),
+		passthrough: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nixcache_passthrough_total", Help: "NAR downloads streamed without storing (disk full, unverifiable, too big).",
+		}),
+		sizeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nixcache_cache_size_bytes", Help: "Bytes of stored NAR files.",
+		}),
+		entries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nixcache_cache_entries", Help: "Number of stored NAR files.",
+		}),
+		fillsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nixcache_fills_in_progress", Help: "Upstream NAR downloads in progress.",
+		}),
+	}
+	for _, k := range []string{"narinfo", "nar", "negative"} {
+		m.hits.WithLabelValues(k)
+		m.misses.WithLabelValues(k)
+	}
+	if reg != nil {
+		for _, col := range []prometheus.Collector{m.hits, m.misses, m.fetched, m.verifyFailed,
+			m.evicted, m.passthrough, m.sizeBytes, m.entries, m.fillsInFlight} {
+			// A failed (duplicate) registration only loses the export.
+			if reg.Register(col) == nil {
+				m.collectors = append(m.collectors, col)
+			}
+		}
+	}
+	return m
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, col := range m.collectors {
+		m.reg.Unregister(col)
+	}
+}
+
+func (c *Cache) updateGauges() {
+	size, n := c.Size()
+	c.m.sizeBytes.Set(float64(size))
+	c.m.entries.Set(float64(n))
+}

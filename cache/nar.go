@@ -1,0 +1,250 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// NAR is one reader's view of a NAR file: a committed file (a hit), a
+// follower of a download in progress, or a stream straight from the
+// upstream when the file cannot be stored. Close it when done.
+type NAR struct {
+	ctx context.Context
+
+	file *os.File // the hit, or the follower's own descriptor
+	info os.FileInfo
+
+	fill     *fill
+	internal bool // a follower that may read to the end before verification
+	pos      int64
+
+	pass *passthrough
+}
+
+// Hit reports whether the NAR is a committed file: File and ModTime are
+// then valid, and Read/Wait are not needed (serve File with ServeContent).
+func (n *NAR) Hit() bool { return n.fill == nil && n.pass == nil }
+
+// File returns the committed file of a hit (nil otherwise).
+func (n *NAR) File() *os.File {
+	if !n.Hit() {
+		return nil
+	}
+	return n.file
+}
+
+// ModTime of a hit.
+func (n *NAR) ModTime() time.Time {
+	if n.info == nil {
+		return time.Time{}
+	}
+	return n.info.ModTime()
+}
+
+// Stored reports whether the bytes are (being) stored in the cache.
+func (n *NAR) Stored() bool { return n.pass == nil }
+
+// Wait blocks until the upstream has answered (the size is known or known
+// to be unknown) or failed. Errors returned here come before any byte.
+func (n *NAR) Wait() error {
+	switch {
+	case n.pass != nil:
+		return n.pass.start()
+	case n.fill == nil:
+		return nil
+	}
+	for {
+		st := n.fill.state()
+		if st.err != nil {
+			return st.err
+		}
+		if st.started || st.done {
+			return nil
+		}
+		select {
+		case <-st.notify:
+		case <-n.ctx.Done():
+			return context.Cause(n.ctx)
+		}
+	}
+}
+
+// Size returns the length in bytes, or -1 when unknown (call after Wait).
+func (n *NAR) Size() int64 {
+	switch {
+	case n.pass != nil:
+		return n.pass.size
+	case n.fill != nil:
+		st := n.fill.state()
+		if !st.started {
+			return -1
+		}
+		return st.size
+	}
+	return n.info.Size()
+}
+
+// Read follows the download: it returns bytes as soon as they are written,
+// holds back the last byte of a known size until the file is verified, and
+// returns the download's error (never a silent short read) when it fails.
+func (n *NAR) Read(p []byte) (int, error) {
+	switch {
+	case n.pass != nil:
+		return n.pass.Read(p)
+	case n.fill == nil:
+		return n.file.Read(p)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		st := n.fill.state()
+		if st.err != nil {
+			return 0, st.err
+		}
+		limit := st.written
+		end := st.done || (n.internal && st.eof)
+		if !end && st.size >= 0 && limit >= st.size {
+			limit = st.size - 1 // the last byte waits for verification
+		}
+		if n.pos < limit {
+			m := min(int64(len(p)), limit-n.pos)
+			k, err := n.file.ReadAt(p[:m], n.pos)
+			n.pos += int64(k)
+			if k > 0 {
+				return k, nil
+			}
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, fmt.Errorf("read %s: %w", n.fill.key, err)
+		}
+		if end {
+			return 0, io.EOF
+		}
+		select {
+		case <-st.notify:
+		case <-n.ctx.Done():
+			return 0, context.Cause(n.ctx)
+		}
+	}
+}
+
+// Close releases the reader; it never cancels a download.
+func (n *NAR) Close() error {
+	if n.pass != nil {
+		return n.pass.Close()
+	}
+	if n.file != nil {
+		return n.file.Close()
+	}
+	return nil
+}
+
+// join returns a new reader following f. The temp file may be renamed
+// while it is being opened; the new path is then read from the state.
+func (f *fill) join(ctx context.Context, internal bool) (*NAR, error) {
+	for range 10 {
+		st := f.state()
+		if st.err != nil {
+			return nil, st.err
+		}
+		file, err := os.Open(st.path)
+		if err == nil {
+			return &NAR{ctx: ctx, file: file, fill: f, internal: internal}, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("follow download of %s: %w: %w", f.key, ErrStorage, err)
+		}
+		select {
+		case <-st.notify:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("follow download of %s: %w: file keeps moving", f.key, ErrStorage)
+}
+
+// OpenNAR returns the NAR file key: the committed file when there is one;
+// else, when spec is not nil, a follower of its download, started if none
+// is in progress (one download per key). ctx bounds this reader only.
+// Without spec, a miss is fs.ErrNotExist.
+func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, error) {
+	if !validKey(key) {
+		return nil, fmt.Errorf("nar %q: %w", key, fs.ErrNotExist)
+	}
+	for range 3 {
+		if file, info, err := c.openFile(key); err == nil {
+			c.m.hits.WithLabelValues("nar").Inc()
+			return &NAR{ctx: ctx, file: file, info: info}, nil
+		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("nar %s: %w: cache closed", key, ErrStorage)
+		}
+		if f := c.fills[key]; f != nil {
+			c.mu.Unlock()
+			c.m.misses.WithLabelValues("nar").Inc()
+			return f.join(ctx, false)
+		}
+		if spec == nil {
+			c.mu.Unlock()
+			c.m.misses.WithLabelValues("nar").Inc()
+			return nil, fmt.Errorf("nar %s: %w", key, fs.ErrNotExist)
+		}
+		// A download may have committed between the open and the lock.
+		if _, err := os.Stat(c.narPath(key)); err == nil {
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Unlock()
+		c.m.misses.WithLabelValues("nar").Inc()
+		if why := c.cannotStore(spec); why != "" {
+			return c.passthrough(ctx, key, spec, why), nil
+		}
+		w, err := c.Create(key)
+		if err != nil {
+			return c.passthrough(ctx, key, spec, err.Error()), nil
+		}
+		c.mu.Lock()
+		if f := c.fills[key]; f != nil || c.closed {
+			// Someone started it meanwhile: follow theirs.
+			c.mu.Unlock()
+			w.Cancel()
+			if f == nil {
+				return nil, fmt.Errorf("nar %s: %w: cache closed", key, ErrStorage)
+			}
+			return f.join(ctx, false)
+		}
+		f := &fill{c: c, key: key, spec: spec, w: w, path: w.tmp, size: -1, notify: make(chan struct{})}
+		c.fills[key] = f
+		c.wg.Add(1)
+		c.mu.Unlock()
+		r, err := f.join(ctx, false) // before run: the temp file exists
+		go f.run()
+		return r, err
+	}
+	return nil, fmt.Errorf("nar %s: %w: evicted while opening", key, ErrStorage)
+}
+
+// cannotStore says why a download would not be stored, or "".
+func (c *Cache) cannotStore(spec *FillSpec) string {
+	switch {
+	case !c.diskUsable():
+		return "cache disk refused recent writes"
+	case spec.FileHash == nil && !canDecode(spec.Compression):
+		return "cannot verify compression " + spec.Compression
+	case c.opts.MaxSize > 0 && spec.FileSize > uint64(c.opts.MaxSize):
+		return "larger than the cache size limit"
+	case spec.FileSize > 0 && !c.roomFor(int64(spec.FileSize)):
+		return "not enough free disk space"
+	}
+	return ""
+}

@@ -1,0 +1,137 @@
+package cache
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+)
+
+// NarInfoEntry is a stored narinfo with what is needed to fetch its NAR again.
+type NarInfoEntry struct {
+	// NarInfo is the narinfo as served (URL pointing at Key). It is shared
+	// between callers: do not modify it, Clone it.
+	NarInfo *narinfo.NarInfo
+	// Raw is NarInfo.Bytes(), the exact bytes served. Shared: do not modify.
+	Raw []byte
+	// Key is the NAR file key (see ValidKey).
+	Key string
+	// Upstream is the name of the upstream the narinfo came from.
+	Upstream string
+	// UpstreamURL is the NAR URL at that upstream.
+	UpstreamURL string
+}
+
+// NarInfo returns the stored narinfo for a hash part, or fs.ErrNotExist.
+func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
+	now := time.Now().UnixNano()
+	if e := c.hot.get(hashPart); e != nil {
+		c.touchNarInfo(hashPart, now)
+		c.m.hits.WithLabelValues("narinfo").Inc()
+		return e, nil
+	}
+	var rec *narInfoRecord
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketNarInfo).Get([]byte(hashPart))
+		if v == nil {
+			return nil
+		}
+		rec = new(narInfoRecord)
+		return json.Unmarshal(v, rec) // copies out of the transaction
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read narinfo %s from index: %w", hashPart, err)
+	}
+	if rec == nil {
+		c.m.misses.WithLabelValues("narinfo").Inc()
+		return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
+	}
+	ni, err := narinfo.ParseBytes(rec.NarInfo)
+	if err != nil {
+		return nil, fmt.Errorf("stored narinfo %s: %w", hashPart, err)
+	}
+	e := &NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream, UpstreamURL: rec.UpstreamURL}
+	c.hot.put(hashPart, e)
+	c.touchNarInfo(hashPart, now)
+	c.m.hits.WithLabelValues("narinfo").Inc()
+	return e, nil
+}
+
+func (c *Cache) touchNarInfo(hashPart string, now int64) {
+	c.mu.Lock()
+	c.touchedNI[hashPart] = now
+	c.mu.Unlock()
+}
+
+// PutNarInfo stores a narinfo under its hash part, replacing any previous
+// one and clearing a negative entry. e.NarInfo must not be modified after.
+func (c *Cache) PutNarInfo(e NarInfoEntry) error {
+	if e.NarInfo == nil || !validKey(e.Key) {
+		return fmt.Errorf("put narinfo: invalid entry (key %q)", e.Key)
+	}
+	hashPart := e.NarInfo.HashPart()
+	e.Raw = e.NarInfo.Bytes()
+	v, err := json.Marshal(narInfoRecord{
+		NarInfo: e.Raw, Key: e.Key, FileSize: e.NarInfo.FileSize,
+		Upstream: e.Upstream, UpstreamURL: e.UpstreamURL, Atime: time.Now().UnixNano(),
+	})
+	if err != nil {
+		return err
+	}
+	err = c.db.Batch(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketNegative).Delete([]byte(hashPart)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketNarInfo).Put([]byte(hashPart), v)
+	})
+	if err != nil {
+		return fmt.Errorf("put narinfo %s: %w", hashPart, err)
+	}
+	c.hot.put(hashPart, &e)
+	return nil
+}
+
+// DeleteNarInfo forgets the narinfo of a hash part (its NAR file, shared by
+// key, is left to eviction).
+func (c *Cache) DeleteNarInfo(hashPart string) error {
+	c.hot.remove(hashPart)
+	err := c.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNarInfo).Delete([]byte(hashPart))
+	})
+	if err != nil {
+		return fmt.Errorf("delete narinfo %s: %w", hashPart, err)
+	}
+	return nil
+}
+
+// Negative reports whether a live negative entry exists for a hash part.
+func (c *Cache) Negative(hashPart string) bool {
+	var exp time.Time
+	var ok bool
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		exp, ok = decodeExpiry(tx.Bucket(bucketNegative).Get([]byte(hashPart)))
+		return nil
+	})
+	if ok && time.Now().Before(exp) {
+		c.m.hits.WithLabelValues("negative").Inc()
+		return true
+	}
+	c.m.misses.WithLabelValues("negative").Inc()
+	return false
+}
+
+// PutNegative records that no upstream has hashPart, for NegativeTTL.
+func (c *Cache) PutNegative(hashPart string) error {
+	v := encodeExpiry(time.Now().Add(c.opts.NegativeTTL))
+	err := c.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNegative).Put([]byte(hashPart), v)
+	})
+	if err != nil {
+		return fmt.Errorf("put negative entry %s: %w", hashPart, err)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package cache
+
+import (
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"crypto"
+	_ "crypto/sha1" // hash algorithms a narinfo may name
+	_ "crypto/sha256"
+	_ "crypto/sha512"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nix-community/go-nix/pkg/nixhash"
+	"github.com/ulikunitz/xz"
+)
+
+// canDecode reports whether NAR files of this compression can be
+// decompressed here to check NarHash.
+func canDecode(compression string) bool {
+	switch compression {
+	case "none", "xz", "zstd", "bzip2", "", "gzip":
+		return true
+	}
+	return false
+}
+
+// decoder decompresses r as the narinfo Compression says ("" is bzip2).
+func decoder(compression string, r io.Reader) (io.ReadCloser, error) {
+	switch compression {
+	case "none":
+		return io.NopCloser(r), nil
+	case "xz":
+		x, err := xz.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(x), nil
+	case "zstd":
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	case "bzip2", "":
+		return io.NopCloser(bzip2.NewReader(r)), nil
+	case "gzip":
+		return gzip.NewReader(r)
+	}
+	return nil, fmt.Errorf("cannot decompress %q", compression)
+}
+
+func newHash(h *nixhash.Hash) (hash.Hash, error) {
+	f := crypto.Hash(h.Algo().Func())
+	if !f.Available() {
+		return nil, fmt.Errorf("unsupported hash algorithm %s", h.Algo())
+	}
+	return f.New(), nil
+}
+
+// checkDigest compares a computed digest with the wanted hash.
+func checkDigest(what string, want *nixhash.Hash, got []byte) error {
+	if !bytes.Equal(want.Digest(), got) {
+		return fmt.Errorf("%w: %s mismatch", ErrVerify, what)
+	}
+	return nil
+}
+
+// verifyNar decompresses the NAR file read from r and checks NarHash and
+// NarSize. It reads r to its end.
+func verifyNar(spec *FillSpec, r io.Reader) error {
+	if spec.NarHash == nil {
+		return fmt.Errorf("%w: narinfo has no NarHash", ErrVerify)
+	}
+	h, err := newHash(spec.NarHash)
+	if err != nil {
+		return err
+	}
+	d, err := decoder(spec.Compression, r)
+	if err != nil {
+		return fmt.Errorf("%w: decompress %s: %w", ErrVerify, spec.Compression, err)
+	}
+	defer d.Close()
+	n, err := io.Copy(h, d)
+	if err != nil {
+		return fmt.Errorf("%w: decompress %s: %w", ErrVerify, spec.Compression, err)
+	}
+	if spec.NarSize != 0 && uint64(n) != spec.NarSize {
+		return fmt.Errorf("%w: NarSize is %d, got %d bytes", ErrVerify, spec.NarSize, n)
+	}
+	if err := checkDigest("NarHash", spec.NarHash, h.Sum(nil)); err != nil {
+		return err
+	}
+	// Read to the end so that a following reader sees the whole file.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	return nil
+}
