@@ -141,7 +141,11 @@ func (a *acmeCerts) hasValidCert(name string) bool {
 func (a *acmeCerts) onEvent(_ context.Context, event string, data map[string]any) error {
 	switch event {
 	case "cert_obtaining":
-		a.logger.Info("obtaining tls certificate", "name", data["identifier"])
+		if renewal, _ := data["renewal"].(bool); renewal {
+			a.logger.Info("renewing tls certificate", "name", data["identifier"], "remaining", data["remaining"])
+		} else {
+			a.logger.Info("obtaining tls certificate", "name", data["identifier"])
+		}
 	case "cert_obtained":
 		a.logger.Info("obtained tls certificate", "name", data["identifier"], "renewal", data["renewal"])
 	case "cert_failed":

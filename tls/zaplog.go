@@ -14,7 +14,7 @@ import (
 // info level (locks, storage checks), so its info becomes debug; the
 // package's own event log lines say what matters at info.
 func newZapLogger(logger *slog.Logger) *zap.Logger {
-	return zap.New(&slogCore{logger: logger.With("component", "certmagic")})
+	return zap.New(&slogCore{logger: logger}).Named("certmagic")
 }
 
 type slogCore struct {
