@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -156,7 +157,11 @@ func (u *Upstream) fetchNarInfo(ctx context.Context, hashPart string) *narInfoRe
 	if r.verdict == verdictTransient {
 		u.m.errors.WithLabelValues(u.name, kindNarInfo).Inc()
 	}
-	u.log.Debug("upstream narinfo", "hash", hashPart, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start))
+	level := slog.LevelDebug
+	if r.verdict == verdictTransient {
+		level = slog.LevelWarn
+	}
+	u.log.Log(ctx, level, "upstream narinfo", "hash", hashPart, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start))
 	return r
 }
 
