@@ -22,18 +22,7 @@ func TestACMEWithRFC2136AndBind(t *testing.T) {
 	b := tlstest.StartBind(t)
 	p := tlstest.StartPebble(t, b.Addr)
 	host := b.Name("cache")
-	cfg := pnctls.Config{
-		Domains:        []string{host},
-		ACMEEmail:      "ops@example.test",
-		ACMECA:         p.DirectoryURL,
-		ACMECARoot:     p.DirectoryRootFile,
-		DNSProvider:    "rfc2136",
-		RFC2136Server:  b.Addr,
-		RFC2136KeyName: b.KeyName,
-		RFC2136KeyFile: b.KeyFile,
-		DNSResolver:    b.Addr,
-		StateDir:       t.TempDir(),
-	}
+	cfg := rfc2136Config(t, b, p, host)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	logger, logs := newLogger()
@@ -69,6 +58,40 @@ func TestACMEWithRFC2136AndBind(t *testing.T) {
 	again := mustFetch(t, m2, p.Roots, host)
 	if again.SerialNumber.Cmp(first.SerialNumber) != 0 {
 		t.Errorf("after restart serial %v, want the stored %v", again.SerialNumber, first.SerialNumber)
+	}
+}
+
+// TestACMELocalhost gets a certificate for "localhost" (zone localhost. in
+// BIND), the name an end-to-end client can reach without resolver setup.
+func TestACMELocalhost(t *testing.T) {
+	b := tlstest.StartBindZone(t, "localhost.")
+	p := tlstest.StartPebble(t, b.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	logger, logs := newLogger()
+	m, err := pnctls.New(ctx, rfc2136Config(t, b, p, "localhost"), logger, nil)
+	if err != nil {
+		t.Fatalf("New: %v\nlog:\n%s", err, logs)
+	}
+	defer m.Close()
+	if got := mustFetch(t, m, p.Roots, "localhost").DNSNames; len(got) != 1 || got[0] != "localhost" {
+		t.Errorf("certificate names = %v, want [localhost]", got)
+	}
+}
+
+func rfc2136Config(t *testing.T, b *tlstest.Bind, p *tlstest.Pebble, host string) pnctls.Config {
+	t.Helper()
+	return pnctls.Config{
+		Domains:        []string{host},
+		ACMEEmail:      "ops@example.test",
+		ACMECA:         p.DirectoryURL,
+		ACMECARoot:     p.DirectoryRootFile,
+		DNSProvider:    "rfc2136",
+		RFC2136Server:  b.Addr,
+		RFC2136KeyName: b.KeyName,
+		RFC2136KeyFile: b.KeyFile,
+		DNSResolver:    b.Addr,
+		StateDir:       t.TempDir(),
 	}
 }
 

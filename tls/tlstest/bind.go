@@ -32,10 +32,14 @@ type Bind struct {
 	Dir string
 }
 
-// Name returns label.Zone without the trailing dot: a host name inside the
-// zone to ask a certificate for.
+// Name returns label.Zone without the trailing dot, a host name inside the
+// zone to ask a certificate for; the apex for "".
 func (b *Bind) Name(label string) string {
-	return label + "." + strings.TrimSuffix(b.Zone, ".")
+	apex := strings.TrimSuffix(b.Zone, ".")
+	if label == "" {
+		return apex
+	}
+	return label + "." + apex
 }
 
 // RequireNamed skips the test when named or tsig-keygen is missing, and fails
@@ -73,11 +77,19 @@ var secretRE = regexp.MustCompile(`secret\s+"([^"]+)"`)
 // the end of the test.
 func StartBind(t testing.TB) *Bind {
 	t.Helper()
+	return StartBindZone(t, "example.test.")
+}
+
+// StartBindZone is StartBind for another zone. With zone "localhost." a
+// certificate for the name "localhost" can be obtained, which clients (the
+// Nix client too) reach at 127.0.0.1 without any resolver setup.
+func StartBindZone(t testing.TB, zone string) *Bind {
+	t.Helper()
 	RequireNamed(t)
 	named, _ := lookPath("named")
 	keygen, _ := lookPath("tsig-keygen")
 
-	b := &Bind{Zone: "example.test.", KeyName: "acme-update", KeyAlg: "hmac-sha256", Dir: t.TempDir()}
+	b := &Bind{Zone: dns.CanonicalName(zone), KeyName: "acme-update", KeyAlg: "hmac-sha256", Dir: t.TempDir()}
 	keyConf, err := exec.Command(keygen, "-a", b.KeyAlg, b.KeyName).Output()
 	if err != nil {
 		t.Fatalf("tsig-keygen: %v", err)

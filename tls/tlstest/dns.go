@@ -65,9 +65,13 @@ func StartDNS(t testing.TB, zone string) *DNS {
 	return nil
 }
 
-// Name returns label.Zone without the trailing dot.
+// Name returns label.Zone without the trailing dot; the apex for "".
 func (d *DNS) Name(label string) string {
-	return label + "." + strings.TrimSuffix(d.Zone, ".")
+	apex := strings.TrimSuffix(d.Zone, ".")
+	if label == "" {
+		return apex
+	}
+	return label + "." + apex
 }
 
 // SetTXT replaces the TXT values of name (absolute, trailing dot optional);

@@ -13,7 +13,20 @@
 //		DNSProvider: "rfc2136", RFC2136Server: b.Addr, RFC2136KeyName: b.KeyName,
 //		RFC2136KeyFile: b.KeyFile, DNSResolver: b.Addr, StateDir: t.TempDir(),
 //	}
-//	// clients trust p.RootFile (or p.Roots) to verify the issued certificate
+//
+// Clients of the server under test trust p.RootFile (or p.Roots) to verify
+// the issued certificate; for the Nix client set NIX_SSL_CERT_FILE (or the
+// ssl-cert-file option) to p.RootFile and map the name to 127.0.0.1, or use
+// a URL with the name and a resolver override. Every helper stops what it
+// started at the end of the test.
+//
+// With Cloudflare instead of RFC 2136:
+//
+//	d := tlstest.StartDNS(t, "cf.test.")
+//	cf := tlstest.StartCloudflare(t, d) // cf.FailNext(n) injects API errors
+//	p := tlstest.StartPebble(t, d.Addr)
+//	// DNSProvider "cloudflare", DNSAPITokenFile cf.TokenFile,
+//	// HTTPClient cf.Client, DNSResolver d.Addr
 package tlstest
 
 import (
