@@ -4,7 +4,10 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/private-nix-cache/private-nix-cache/internal/nixtest"
@@ -67,6 +70,11 @@ func BenchmarkWriteNAR(b *testing.B) {
 		b.Fatal(err)
 	}
 
+	narSize, err := s.WriteNAR(io.Discard, fx.Big)
+	if err != nil {
+		b.Fatal(err)
+	}
+
 	b.Run("discard", func(b *testing.B) {
 		b.SetBytes(fi.Size())
 		for i := 0; i < b.N; i++ {
@@ -97,6 +105,32 @@ func BenchmarkWriteNAR(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if _, err := s.WriteNAR(conn, fx.Big); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("http", func(b *testing.B) {
+		// Through net/http: with Content-Length set, file bodies still
+		// reach the socket by sendfile.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.FormatInt(narSize, 10))
+			if _, err := s.WriteNAR(w, fx.Big); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+		}))
+		defer srv.Close()
+		buf := make([]byte, 1<<20)
+		b.SetBytes(fi.Size())
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, resp.Body, buf)
+			resp.Body.Close()
+			if err != nil || n != narSize {
+				b.Fatalf("read %d of %d bytes: %v", n, narSize, err)
 			}
 		}
 	})
