@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	stdtls "crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -145,5 +146,30 @@ func TestStaticCertificateBadAtStart(t *testing.T) {
 	_, err := pnctls.New(context.Background(), pnctls.Config{CertFile: certFile, KeyFile: keyFile}, logger, nil)
 	if err == nil || !strings.Contains(err.Error(), certFile) {
 		t.Errorf("err = %v, want one naming %s", err, certFile)
+	}
+}
+
+func TestTLSConfigVersionsAndProtocols(t *testing.T) {
+	const host = "cache.static.test"
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, host, 10, certFile, keyFile)
+	logger, _ := newLogger()
+	m, err := pnctls.New(context.Background(), pnctls.Config{CertFile: certFile, KeyFile: keyFile}, logger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := m.TLSConfig()
+	if c.MinVersion != stdtls.VersionTLS12 {
+		t.Errorf("MinVersion = %x, want TLS 1.2", c.MinVersion)
+	}
+	if got := strings.Join(c.NextProtos, ","); got != "h2,http/1.1" {
+		t.Errorf("NextProtos = %s, want h2,http/1.1", got)
+	}
+	cert, err := c.GetCertificate(&stdtls.ClientHelloInfo{ServerName: host})
+	if err != nil || cert.Leaf.DNSNames[0] != host {
+		t.Errorf("GetCertificate = %v, %v", cert, err)
 	}
 }
