@@ -73,6 +73,6 @@ func (c *Cache) roomFor(size int64) bool {
 		pending += f.remaining()
 	}
 	c.mu.Unlock()
-	const margin = 1 << 20
+	const margin = 64 << 10 // room for the index to grow
 	return free >= size+pending+margin
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,3 +270,5 @@ func commitBytes(t testing.TB, c *Cache, key string, data []byte) {
 }
 
 func keyN(i int) string { return fmt.Sprintf("k%04d-test.nar", i) }
+
+const errnoENOSPC = syscall.ENOSPC

@@ -1,0 +1,120 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// mountTmpfs mounts a small tmpfs (needs root) or skips the test.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(dir, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount: %v: %s", err, out)
+		}
+	})
+	return dir
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v: %s", name, args, err, out)
+	}
+}
+
+func fetchAll(t *testing.T, c *Cache, b *blob, src *fakeSource) (got []byte, stored bool, err, doneErr error) {
+	t.Helper()
+	spec, done := specFor(b, src)
+	n, err := c.OpenNAR(context.Background(), b.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	got, err = readAllNAR(t, n)
+	return got, n.Stored(), err, done.wait(t)
+}
+
+func TestDiskFullAndReadOnly(t *testing.T) {
+	dir := mountTmpfs(t, "2m")
+	c := openTest(t, Options{Dir: dir, DiskRetry: 200 * time.Millisecond})
+
+	// Known size that does not fit: streamed without storing from the start.
+	big := makeBlob(t, 3<<20, "none", true)
+	got, stored, err, derr := fetchAll(t, c, big, &fakeSource{data: big.file, chunk: 64 << 10})
+	if err != nil || derr != nil || stored || !bytes.Equal(got, big.file) {
+		t.Fatalf("too big for the disk: stored %v, %v, %v", stored, err, derr)
+	}
+
+	// Unknown size: the disk fills up during the download, which fails
+	// as a storage error (not the upstream's fault) and is cleaned up.
+	unsized := makeBlob(t, 3<<20, "none", false)
+	got, _, err, derr = fetchAll(t, c, unsized, &fakeSource{data: unsized.file, chunk: 64 << 10, length: -1})
+	if err == nil || !errors.Is(derr, ErrStorage) {
+		t.Fatalf("disk full during download: read %d bytes, %v, %v", len(got), err, derr)
+	}
+	assertNotStored(t, c, unsized.key)
+	// The next request is streamed without trying to store.
+	got, stored, err, derr = fetchAll(t, c, unsized, &fakeSource{data: unsized.file, length: -1})
+	if err != nil || derr != nil || stored || !bytes.Equal(got, unsized.file) {
+		t.Fatalf("after disk full: stored %v, %v, %v", stored, err, derr)
+	}
+
+	// Space is back (the failed temp file is gone): after DiskRetry small files are stored again.
+	time.Sleep(250 * time.Millisecond)
+	small := makeBlob(t, 10<<10, "zstd", true)
+	if _, stored, err, derr = fetchAll(t, c, small, &fakeSource{data: small.file}); err != nil || derr != nil || !stored {
+		t.Fatalf("no recovery: stored %v, %v, %v", stored, err, derr)
+	}
+
+	// A read-only temp folder (a read-only bind mount over it; the index
+	// stays writable): served, not stored, then recovered.
+	tmp := filepath.Join(dir, "tmp")
+	run(t, "mount", "--bind", tmp, tmp)
+	t.Cleanup(func() { exec.Command("umount", tmp).Run() }) // if the test stops early
+	run(t, "mount", "-o", "remount,bind,ro", tmp)
+	ro := makeBlob(t, 10<<10, "zstd", true)
+	got, stored, err, derr = fetchAll(t, c, ro, &fakeSource{data: ro.file})
+	if err != nil || derr != nil || stored || !bytes.Equal(got, ro.file) {
+		t.Fatalf("read-only disk: stored %v, %v, %v", stored, err, derr)
+	}
+	run(t, "umount", tmp)
+	time.Sleep(250 * time.Millisecond)
+	if _, stored, err, derr = fetchAll(t, c, ro, &fakeSource{data: ro.file}); err != nil || derr != nil || !stored {
+		t.Fatalf("no recovery after read-only: stored %v, %v, %v", stored, err, derr)
+	}
+	// The hit is served from disk.
+	n, err := c.OpenNAR(context.Background(), ro.key, nil)
+	if err != nil || !n.Hit() {
+		t.Fatalf("not a hit: %v", err)
+	}
+	n.Close()
+}
+
+func TestDiskErrorRecovery(t *testing.T) {
+	c := openTest(t, Options{DiskRetry: 100 * time.Millisecond})
+	c.diskFailed(os.NewSyscallError("write", errnoENOSPC))
+	b := makeBlob(t, 10<<10, "none", true)
+	if _, stored, err, derr := fetchAll(t, c, b, &fakeSource{data: b.file}); err != nil || derr != nil || stored {
+		t.Fatalf("while disk bad: stored %v, %v, %v", stored, err, derr)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if _, stored, err, derr := fetchAll(t, c, b, &fakeSource{data: b.file}); err != nil || derr != nil || !stored {
+		t.Fatalf("after DiskRetry: stored %v, %v, %v", stored, err, derr)
+	}
+	c.diskFailed(errors.New("not a disk error"))
+	if !c.diskUsable() {
+		t.Fatal("an unrelated error marked the disk bad")
+	}
+}

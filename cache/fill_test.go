@@ -1,0 +1,362 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestFillManyReadersOneDownload(t *testing.T) {
+	c := openTest(t, Options{})
+	b := makeBlob(t, 2<<20, "zstd", true)
+	src := &fakeSource{data: b.file, chunk: 64 << 10, delay: time.Millisecond}
+	spec, done := specFor(b, src)
+
+	const readers = 50
+	var wg sync.WaitGroup
+	results := make([][]byte, readers)
+	errs := make([]error, readers)
+	for i := range readers {
+		wg.Go(func() {
+			n, err := c.OpenNAR(context.Background(), b.key, spec)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer n.Close()
+			results[i], errs[i] = readAllNAR(t, n)
+		})
+	}
+	wg.Wait()
+	if err := done.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	for i := range readers {
+		if errs[i] != nil {
+			t.Fatalf("reader %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(results[i], b.file) {
+			t.Fatalf("reader %d got %d bytes, not the file", i, len(results[i]))
+		}
+	}
+	if got := src.calls.Load(); got != 1 {
+		t.Fatalf("upstream fetched %d times, want 1", got)
+	}
+	n, err := c.OpenNAR(context.Background(), b.key, nil)
+	if err != nil || !n.Hit() {
+		t.Fatalf("not stored: %v", err)
+	}
+	n.Close()
+	if got := tmpFiles(t, c); len(got) != 0 {
+		t.Fatalf("temp files left: %v", got)
+	}
+}
+
+func TestFillFirstByteEarly(t *testing.T) {
+	c := openTest(t, Options{})
+	b := makeBlob(t, 1<<20, "none", true)
+	src := &fakeSource{data: b.file, chunk: 16 << 10, delay: 5 * time.Millisecond}
+	spec, done := specFor(b, src)
+	n, err := c.OpenNAR(context.Background(), b.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n.Size() != int64(len(b.file)) {
+		t.Fatalf("Size() = %d, want %d", n.Size(), len(b.file))
+	}
+	one := make([]byte, 1)
+	if _, err := io.ReadFull(n, one); err != nil {
+		t.Fatal(err)
+	}
+	if sent := src.sent.Load(); sent >= int64(len(b.file))/2 {
+		t.Fatalf("first byte after %d of %d bytes were sent", sent, len(b.file))
+	}
+	rest, err := io.ReadAll(n)
+	if err != nil || !bytes.Equal(append(one, rest...), b.file) {
+		t.Fatalf("content wrong: %v", err)
+	}
+	done.wait(t)
+}
+
+func TestFillSlowReaderAndLeavingReader(t *testing.T) {
+	c := openTest(t, Options{})
+	b := makeBlob(t, 1<<20, "zstd", false)
+	src := &fakeSource{data: b.file, chunk: 32 << 10}
+	spec, done := specFor(b, src)
+
+	// The slow reader reads one byte and then nothing until the end.
+	slow, err := c.OpenNAR(context.Background(), b.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	// The leaving reader goes away after its first byte.
+	ctx, cancel := context.WithCancel(context.Background())
+	leaving, err := c.OpenNAR(ctx, b.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	if _, err := io.ReadFull(leaving, one); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := io.ReadAll(leaving); !errors.Is(err, context.Canceled) {
+		t.Fatalf("reader with a cancelled context: %v", err)
+	}
+	leaving.Close()
+	if _, err := io.ReadFull(slow, one); err != nil {
+		t.Fatal(err)
+	}
+	// The download finishes while the slow reader sleeps.
+	if err := done.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(slow)
+	if err != nil || !bytes.Equal(append(one, rest...), b.file) {
+		t.Fatalf("slow reader: %v", err)
+	}
+	if src.calls.Load() != 1 {
+		t.Fatalf("fetched %d times", src.calls.Load())
+	}
+}
+
+func TestFillVerifiesEveryCompression(t *testing.T) {
+	for _, comp := range []string{"none", "zstd", "xz", "gzip"} {
+		for _, withFileHash := range []bool{true, false} {
+			name := comp
+			if withFileHash {
+				name += "/filehash"
+			} else {
+				name += "/narhash"
+			}
+			t.Run(name, func(t *testing.T) {
+				c := openTest(t, Options{})
+				size := 200 << 10
+				if comp == "xz" {
+					size = 32 << 10 // the test's xz encoder is slow
+				}
+				good := makeBlob(t, size, comp, withFileHash)
+				spec, done := specFor(good, &fakeSource{data: good.file, chunk: 8 << 10})
+				n, err := c.OpenNAR(context.Background(), good.key, spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := mustRead(t, n); !bytes.Equal(got, good.file) {
+					t.Fatal("good file read back wrong")
+				}
+				n.Close()
+				if err := done.wait(t); err != nil {
+					t.Fatalf("good file rejected: %v", err)
+				}
+
+				bad := makeBlob(t, size, comp, withFileHash)
+				corrupt := append([]byte(nil), bad.file...)
+				corrupt[len(corrupt)*3/4] ^= 0x55
+				spec, done = specFor(bad, &fakeSource{data: corrupt, chunk: 8 << 10})
+				n, err = c.OpenNAR(context.Background(), bad.key, spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := readAllNAR(t, n)
+				n.Close()
+				if err == nil || !errors.Is(done.wait(t), ErrVerify) {
+					t.Fatalf("corrupt file accepted (read %d bytes, %v)", len(got), err)
+				}
+				if len(got) >= len(corrupt) {
+					t.Fatalf("reader got all %d bytes of a corrupt file", len(got))
+				}
+				assertNotStored(t, c, bad.key)
+			})
+		}
+	}
+}
+
+func assertNotStored(t testing.TB, c *Cache, key string) {
+	t.Helper()
+	if n, err := c.OpenNAR(context.Background(), key, nil); err == nil {
+		n.Close()
+		t.Fatalf("%s stored", key)
+	}
+	if _, err := os.Stat(c.narPath(key)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s file exists: %v", key, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tmpFiles(t, c)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("temp files left: %v", tmpFiles(t, c))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFillFaults(t *testing.T) {
+	b := makeBlob(t, 256<<10, "zstd", true)
+	noSize := *b
+	noSize.spec.FileHash, noSize.spec.FileSize = nil, 0
+	tests := []struct {
+		name      string
+		blob      *blob
+		src       *fakeSource
+		beforeAny bool // the error comes from Wait, before any byte
+		wantErr   error
+	}{
+		{name: "not found", blob: b, src: &fakeSource{err: fs.ErrNotExist}, beforeAny: true, wantErr: fs.ErrNotExist},
+		{name: "server error", blob: b, src: &fakeSource{err: errors.New("500 Internal Server Error")}, beforeAny: true},
+		{name: "slow first byte", blob: b, src: &fakeSource{firstWait: 5 * time.Second}, beforeAny: true},
+		{name: "stall mid-body", blob: b, src: &fakeSource{stallAt: 100 << 10}},
+		{name: "reset mid-body", blob: b, src: &fakeSource{cutAt: 100 << 10}},
+		{name: "truncated", blob: b, src: &fakeSource{data: b.file[:200<<10], length: int64(len(b.file))}, wantErr: ErrVerify},
+		{name: "announced size differs", blob: b, src: &fakeSource{length: int64(len(b.file)) + 1}, beforeAny: true, wantErr: ErrVerify},
+		{name: "too long", blob: b, src: &fakeSource{data: append(append([]byte(nil), b.file...), 1, 2, 3), length: -1}, wantErr: ErrVerify},
+		{name: "truncated without size", blob: &noSize, src: &fakeSource{data: b.file[:200<<10], length: -1}, wantErr: ErrVerify},
+		{name: "stall without size", blob: &noSize, src: &fakeSource{stallAt: 100 << 10, length: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := openTest(t, Options{StallTimeout: 300 * time.Millisecond})
+			src := tt.src
+			if src.data == nil {
+				src.data = b.file
+			}
+			src.chunk = 16 << 10
+			spec, done := specFor(tt.blob, src)
+			start := time.Now()
+			n, err := c.OpenNAR(context.Background(), tt.blob.key, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			werr := n.Wait()
+			// A fast failure may already be known to Wait; a slow one
+			// must come through Read.
+			if tt.beforeAny && werr == nil {
+				t.Fatalf("Wait() = %v", werr)
+			}
+			got, rerr := io.ReadAll(n)
+			if werr == nil && rerr == nil {
+				t.Fatalf("read %d bytes without error", len(got))
+			}
+			if n.Size() >= 0 && int64(len(got)) >= n.Size() {
+				t.Fatalf("reader got all %d bytes", len(got))
+			}
+			derr := done.wait(t)
+			if derr == nil || (tt.wantErr != nil && !errors.Is(derr, tt.wantErr)) {
+				t.Fatalf("download error = %v, want %v", derr, tt.wantErr)
+			}
+			if errors.Is(derr, ErrStorage) {
+				t.Fatalf("upstream fault reported as a storage failure: %v", derr)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("failure took %s", d)
+			}
+			assertNotStored(t, c, tt.blob.key)
+			// The next request downloads again, and succeeds from a good source.
+			good := &fakeSource{data: b.file}
+			spec2, done2 := specFor(tt.blob, good)
+			n2, err := c.OpenNAR(context.Background(), tt.blob.key, spec2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n2.Close()
+			if got := mustRead(t, n2); !bytes.Equal(got, b.file) {
+				t.Fatal("retry read back wrong")
+			}
+			if err := done2.wait(t); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestPassthroughUnverifiable(t *testing.T) {
+	c := openTest(t, Options{})
+	b := makeBlob(t, 100<<10, "none", false)
+	b.spec.Compression = "br" // cannot be decoded here, and no FileHash
+	key, _ := NarKey(b.key[:32], b.spec.NarHash, "br")
+	src := &fakeSource{data: b.file}
+	spec, done := specFor(b, src)
+	n, err := c.OpenNAR(context.Background(), key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Stored() {
+		t.Fatal("unverifiable download stored")
+	}
+	if got := mustRead(t, n); !bytes.Equal(got, b.file) {
+		t.Fatal("pass-through content wrong")
+	}
+	n.Close()
+	if err := done.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	assertNotStored(t, c, key)
+}
+
+func TestPassthroughChecksFileHash(t *testing.T) {
+	c := openTest(t, Options{})
+	b := makeBlob(t, 100<<10, "zstd", true)
+	c.diskFailed(os.NewSyscallError("write", errnoENOSPC)) // as if the disk were full
+	for _, corrupt := range []bool{false, true} {
+		data := append([]byte(nil), b.file...)
+		if corrupt {
+			data[10] ^= 1
+		}
+		spec, done := specFor(b, &fakeSource{data: data, chunk: 4096})
+		n, err := c.OpenNAR(context.Background(), b.key, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Stored() {
+			t.Fatal("stored although the disk is marked bad")
+		}
+		got, err := readAllNAR(t, n)
+		n.Close()
+		derr := done.wait(t)
+		if corrupt {
+			if err == nil || !errors.Is(derr, ErrVerify) || len(got) >= len(data) {
+				t.Fatalf("corrupt pass-through: read %d bytes, err %v, done %v", len(got), err, derr)
+			}
+		} else if err != nil || derr != nil || !bytes.Equal(got, data) {
+			t.Fatalf("good pass-through: %v, %v", err, derr)
+		}
+	}
+	assertNotStored(t, c, b.key)
+}
+
+func TestCloseCancelsFills(t *testing.T) {
+	c := openTest(t, Options{})
+	b := makeBlob(t, 100<<10, "none", true)
+	src := &fakeSource{data: b.file, stallAt: 1000}
+	spec, done := specFor(b, src)
+	n, err := c.OpenNAR(context.Background(), b.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := done.wait(t); !errors.Is(err, ErrStorage) {
+		t.Fatalf("download error after Close = %v, want ErrStorage", err)
+	}
+	if _, err := io.ReadAll(n); err == nil {
+		t.Fatal("reader ended cleanly after Close")
+	}
+	if _, err := c.OpenNAR(context.Background(), b.key, spec); !errors.Is(err, ErrStorage) {
+		t.Fatalf("OpenNAR after Close = %v", err)
+	}
+}
