@@ -53,22 +53,25 @@ func (b *breaker) success() {
 	b.failures, b.openFor, b.probing = 0, 0, false
 }
 
-// failure counts a transient failure and opens the breaker when due.
+// failure counts a transient failure and opens the breaker when due. While
+// it is open, further failures (requests that were already in flight) do not
+// extend it: one outage, one period; only a failed probe doubles it.
 func (b *breaker) failure() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.failures++
-	b.probing = false
-	if b.failures < breakerThreshold {
+	now := b.clock()
+	if b.failures < breakerThreshold || now.Before(b.until) {
 		return
 	}
+	b.probing = false
 	switch {
 	case b.openFor == 0:
 		b.openFor = breakerMinOpen
 	case b.openFor < breakerMaxOpen:
 		b.openFor = min(2*b.openFor, breakerMaxOpen)
 	}
-	b.until = b.clock().Add(b.openFor)
+	b.until = now.Add(b.openFor)
 }
 
 // done ends a request that produced no verdict (e.g. canceled by the

@@ -1,6 +1,9 @@
 package upstream
 
 import (
+	"net/url"
+	"path"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,8 +49,19 @@ func TestBreaker(t *testing.T) {
 		}
 	}
 
-	// The open period is capped.
+	// Many failures of one outage (requests in flight together) open it once.
 	for range 20 {
+		b.failure()
+	}
+	if b.openFor != breakerMinOpen {
+		t.Errorf("open for %s after one burst, want %s", b.openFor, breakerMinOpen)
+	}
+	// Each failed probe doubles the period, up to the cap.
+	for range 10 {
+		now = now.Add(b.openFor)
+		if !b.allow() {
+			t.Fatal("no probe after the open period")
+		}
 		b.failure()
 	}
 	if b.openFor != breakerMaxOpen {
@@ -84,4 +98,42 @@ default login anon password guest
 	if _, err := parseNetrc("machine x login"); err == nil {
 		t.Error("a login without a value was accepted")
 	}
+}
+
+func FuzzParseNetrc(f *testing.F) {
+	f.Add("machine a login b password c\ndefault password d\n")
+	f.Add("macdef x\n  y\n\nmachine m password p")
+	f.Add("# c\nmachine \"q\" login \"\" password p")
+	f.Fuzz(func(t *testing.T, text string) {
+		n, err := parseNetrc(text)
+		if err != nil {
+			return
+		}
+		n.lookup("cache.example")
+	})
+}
+
+func FuzzNARTarget(f *testing.F) {
+	for _, s := range []string{"nar/x.nar.xz", "nar/x.nar?hash=y", "../x", "//evil/x", "nar/%2e%2e/x", "http://e/x"} {
+		f.Add(s)
+	}
+	base, err := parseBaseURL("https://cache.example/sub")
+	if err != nil {
+		f.Fatal(err)
+	}
+	u := &Upstream{name: base.String(), base: base}
+	f.Fuzz(func(t *testing.T, narURL string) {
+		target, err := u.narTarget(narURL)
+		if err != nil {
+			return
+		}
+		got, err := url.Parse(target)
+		if err != nil {
+			t.Fatalf("accepted %q but the target %q does not parse: %v", narURL, target, err)
+		}
+		if got.Scheme != "https" || got.Host != "cache.example" || got.User != nil ||
+			!strings.HasPrefix(got.Path, "/sub/") || path.Clean(got.Path) != got.Path {
+			t.Fatalf("accepted %q leading to %q", narURL, target)
+		}
+	})
 }

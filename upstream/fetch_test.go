@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
@@ -23,11 +25,13 @@ func TestFetchNARRange(t *testing.T) {
 	key := newKey(t, "test-1")
 	content := bytes.Repeat([]byte("0123456789"), 5000)
 	c := newFakeCache(t, key, map[string][]byte{"big": content})
-	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.public}})
+	reg := prometheus.NewRegistry()
+	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.public}, Registerer: reg})
 	f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(c.paths[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var read int64
 	whole, err := os.ReadFile(filepath.Join(c.dir, f.NarInfo.URL))
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +46,7 @@ func TestFetchNARRange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		read += int64(len(got))
 		if want := whole[offset:]; !bytes.Equal(got, want) || size != int64(len(want)) {
 			t.Errorf("offset %d: got %d bytes (size %d), want %d", offset, len(got), size, len(want))
 		}
@@ -56,6 +61,13 @@ func TestFetchNARRange(t *testing.T) {
 	var se *upstream.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusInternalServerError {
 		t.Errorf("500: err = %v, want a StatusError 500", err)
+	}
+	labels := map[string]string{"upstream": c.srv.URL, "kind": "nar"}
+	if got := counterValue(t, reg, "private_nix_cache_upstream_bytes_total", labels); got != float64(read) {
+		t.Errorf("bytes metric = %v, want %d", got, read)
+	}
+	if got := counterValue(t, reg, "private_nix_cache_upstream_errors_total", labels); got != 1 {
+		t.Errorf("NAR errors metric = %v, want 1 (the 500; a 404 is no error)", got)
 	}
 	// A query string is fine (harmonia's nar/<hash>.nar?hash=<storehash>).
 	body, _, err := f.Upstream.FetchNAR(ctxTimeout(t, 10*time.Second), f.NarInfo.URL+"?hash=x", 0)

@@ -53,10 +53,12 @@ func TestLookupPriority(t *testing.T) {
 			if got, want := f.Upstream.Name(), caches[tt.want].srv.URL; got != want {
 				t.Errorf("answered by %s, want %s (upstream %d)", got, want, tt.want)
 			}
-			// Both were asked in parallel.
+			// Each was asked at most once (the loser's request may have been
+			// canceled before it arrived).
 			for i, c := range caches {
-				if got := c.srv.Requests(".narinfo"); got != 1 {
-					t.Errorf("upstream %d got %d narinfo requests, want 1", i, got)
+				got := c.srv.Requests(".narinfo")
+				if got > 1 || (i == tt.want && got != 1) {
+					t.Errorf("upstream %d got %d narinfo requests", i, got)
 				}
 			}
 			// A hanging upstream that cannot win is not waited for.
