@@ -1,0 +1,299 @@
+// Command run benchmarks private-nix-cache against nginx and Nix on
+// loopback: as a pull-through mirror (against nginx proxy_cache and the
+// upstream itself) and serving a local store (against nginx over a static
+// copy and nix-store --dump). It is started by bench/run.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/bench/internal/fixture"
+	"github.com/private-nix-cache/private-nix-cache/bench/internal/stats"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+)
+
+type settings struct {
+	quick     bool
+	server    string
+	out       string
+	doc       string
+	updateDoc bool
+	keep      bool
+	only      string
+	params    fixture.Params
+	reps      int
+	duration  time.Duration
+	misses    int
+}
+
+type bench struct {
+	cfg       settings
+	log       io.Writer
+	tmp       string
+	server    string
+	fx        *fixture.Fixture
+	ourSecret string
+	ourPublic string
+	oursLogs  []string
+	client    *http.Client
+	measures  map[string]*Measure
+	order     []string
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/run:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if missing := missingTools(); len(missing) > 0 {
+		return fmt.Errorf("missing %s; install with: apt-get install nix-bin nginx-light wrk", strings.Join(missing, ", "))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+
+	b := &bench{cfg: cfg, log: os.Stderr, server: cfg.server, client: newHTTPClient(), measures: map[string]*Measure{}}
+	if b.tmp, err = os.MkdirTemp("", "private-nix-cache-bench-"); err != nil {
+		return err
+	}
+	if cfg.keep {
+		b.logf("keeping %s", b.tmp)
+	} else {
+		defer os.RemoveAll(b.tmp)
+	}
+	root, err := fixture.CacheRoot()
+	if err != nil {
+		return err
+	}
+	if b.fx, err = fixture.Get(ctx, root, cfg.params, b.log); err != nil {
+		return err
+	}
+	if err := b.makeKey(); err != nil {
+		return err
+	}
+
+	if cfg.only == "" || cfg.only == "mirror" {
+		if err := b.mirrorPhase(ctx); err != nil {
+			return b.withLogs(fmt.Errorf("mirror: %w", err))
+		}
+	}
+	if cfg.only == "" || cfg.only == "local" {
+		if err := b.localPhase(ctx); err != nil {
+			return b.withLogs(fmt.Errorf("local store: %w", err))
+		}
+	}
+
+	rep := b.report(args, time.Since(start))
+	fmt.Println(rep.Markdown(""))
+	out := cfg.out
+	if out == "" {
+		if out, err = os.MkdirTemp("", "private-nix-cache-bench-results-"); err != nil {
+			return err
+		}
+	}
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	jsonFile, svgFile, _, err := rep.write(out, stamp)
+	if err != nil {
+		return err
+	}
+	b.logf("wrote %s and %s", jsonFile, svgFile)
+	if cfg.updateDoc {
+		rel, err := filepath.Rel(filepath.Dir(cfg.doc), svgFile)
+		if err != nil {
+			rel = svgFile
+		}
+		if err := updateDoc(cfg.doc, rep.Markdown(rel)); err != nil {
+			return err
+		}
+		b.logf("updated %s", cfg.doc)
+	}
+	return nil
+}
+
+func parseFlags(args []string) (settings, error) {
+	fs := flag.NewFlagSet("bench/run", flag.ContinueOnError)
+	var cfg settings
+	var small, bigCount, bigMB, xz int
+	var updateDoc string
+	fs.BoolVar(&cfg.quick, "quick", false, "tiny fixture, short runs: checks that everything works; timings mean little")
+	fs.StringVar(&cfg.server, "server", "", "private-nix-cache binary to test (bench/run builds one)")
+	fs.StringVar(&cfg.out, "out", "", "results folder (default: bench/results for a full run, a temp folder for --quick)")
+	fs.StringVar(&cfg.doc, "doc", "BENCHMARKS.md", "document whose generated section --update-doc rewrites")
+	fs.StringVar(&updateDoc, "update-doc", "", "write the summary into --doc: true or false (default: true for a full run)")
+	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp folder (server logs, nginx configs)")
+	fs.StringVar(&cfg.only, "only", "", "run one phase: mirror or local")
+	fs.IntVar(&small, "small", 0, "small paths in the fixture (default 1000, quick 30)")
+	fs.IntVar(&bigCount, "big-count", 0, "big paths in the fixture (default 2, quick 1)")
+	fs.IntVar(&bigMB, "big-mb", 0, "MiB per big path (default 200, quick 5)")
+	fs.IntVar(&xz, "xz-small", 0, "small paths of the xz closure (default 50, quick 5)")
+	fs.IntVar(&cfg.reps, "runs", 0, "runs per measure (default 3, quick 2)")
+	fs.DurationVar(&cfg.duration, "duration", 0, "length of each load run (default 5s, quick 1s)")
+	fs.IntVar(&cfg.misses, "misses", 0, "narinfos asked for once per mirror in the miss test (default 200)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.server == "" {
+		return cfg, fmt.Errorf("--server is required")
+	}
+	def := func(v *int, full, quick int) {
+		if *v <= 0 {
+			*v = full
+			if cfg.quick {
+				*v = quick
+			}
+		}
+	}
+	def(&small, 1000, 30)
+	def(&bigCount, 2, 1)
+	def(&bigMB, 200, 5)
+	def(&xz, 50, 5)
+	def(&cfg.reps, 3, 2)
+	def(&cfg.misses, 200, 200)
+	if cfg.duration <= 0 {
+		cfg.duration = 5 * time.Second
+		if cfg.quick {
+			cfg.duration = time.Second
+		}
+	}
+	cfg.params = fixture.Params{Small: small, BigCount: bigCount, BigSize: bigMB << 20, XZSmall: xz}
+	switch updateDoc {
+	case "":
+		cfg.updateDoc = !cfg.quick
+	case "true", "1":
+		cfg.updateDoc = true
+	case "false", "0":
+	default:
+		return cfg, fmt.Errorf("--update-doc: want true or false, got %q", updateDoc)
+	}
+	if cfg.out == "" && !cfg.quick {
+		cfg.out = filepath.Join("bench", "results")
+	}
+	switch cfg.only {
+	case "", "mirror", "local":
+	default:
+		return cfg, fmt.Errorf("--only: want mirror or local, got %q", cfg.only)
+	}
+	return cfg, nil
+}
+
+func missingTools() []string {
+	var missing []string
+	for _, t := range []string{"nix-build", "nix-store", "nix", "wrk"} {
+		if _, err := exec.LookPath(t); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+			missing = append(missing, "nginx")
+		}
+	}
+	return missing
+}
+
+// makeKey makes the signing key of the server under test.
+func (b *bench) makeKey() error {
+	sec, pub, err := narinfo.GenerateKey("bench-ours-1", rand.Reader)
+	if err != nil {
+		return err
+	}
+	b.ourSecret = filepath.Join(b.tmp, "ours.sec")
+	b.ourPublic = pub
+	return os.WriteFile(b.ourSecret, []byte(sec), 0o600)
+}
+
+// withLogs adds the end of the server logs to an error.
+func (b *bench) withLogs(err error) error {
+	var tails []string
+	for _, f := range b.oursLogs {
+		data, rerr := os.ReadFile(f)
+		if rerr != nil || len(strings.TrimSpace(string(data))) == 0 {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) > 10 {
+			lines = lines[len(lines)-10:]
+		}
+		tails = append(tails, f+":\n"+strings.Join(lines, "\n"))
+	}
+	if len(tails) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\nserver logs:\n%s", err, strings.Join(tails, "\n"))
+}
+
+func (b *bench) report(args []string, took time.Duration) *Report {
+	r := &Report{
+		Date:    time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		Command: strings.TrimSpace("bench/run " + strings.Join(shownArgs(args), " ")),
+		Quick:   b.cfg.quick,
+		Seconds: took.Seconds(),
+		Machine: describeMachine(),
+		Settings: map[string]any{
+			"fixture": fmt.Sprintf("%d store paths (%d small with references, %d × %d MiB half random, half text), zstd upstream",
+				len(b.fx.Paths), b.cfg.params.Small, b.cfg.params.BigCount, b.cfg.params.BigSize>>20),
+			"runs":            b.cfg.reps,
+			"load_seconds":    b.cfg.duration.Seconds(),
+			"misses_per_run":  min(b.cfg.misses, len(b.fx.Paths)),
+			"fixture_params":  b.cfg.params,
+			"store_paths":     len(b.fx.Paths),
+			"server":          b.server,
+			"load_generator":  "wrk (Lua script cycling through the URLs); Go client for first-sight latencies; nix copy for closures",
+			"ours_signing_by": "bench-ours-1",
+		},
+		index: map[string]*Measure{},
+	}
+	for _, id := range b.order {
+		m := b.measures[id]
+		for k, s := range m.Values {
+			m.Values[k] = stats.Of(s.Samples)
+		}
+		r.Measures = append(r.Measures, m)
+		r.index[id] = m
+	}
+	r.Ratios = computeRatios(b.measures)
+	if b.cfg.quick {
+		r.Notes = append(r.Notes, "Quick run: a tiny fixture and 1 s loads; it checks that the harness works, its timings mean little.")
+	}
+	r.Notes = append(r.Notes,
+		"Peak RSS is VmHWM; for nginx it is summed over master and workers.",
+		"NAR MB/s counts bytes on the wire (compressed as each server sends them), headers included.")
+	return r
+}
+
+// shownArgs drops --server, which the wrapper adds, from the command shown.
+func shownArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--server" || a == "-server":
+			i++
+		case strings.HasPrefix(a, "--server=") || strings.HasPrefix(a, "-server="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Report is everything a run found; it is written as JSON.
+type Report struct {
+	Date     string              `json:"date"`
+	Command  string              `json:"command"`
+	Quick    bool                `json:"quick"`
+	Seconds  float64             `json:"wall_seconds"`
+	Machine  Machine             `json:"machine"`
+	Settings map[string]any      `json:"settings"`
+	Ratios   []Ratio             `json:"ratios"`
+	Measures []*Measure          `json:"measures"`
+	Notes    []string            `json:"notes,omitempty"`
+	index    map[string]*Measure // by ID
+}
+
+var columns = map[string][3]string{
+	"mirror": {"private-nix-cache", "nginx proxy_cache", "upstream direct"},
+	"local":  {"private-nix-cache", "nginx static", "nix-store --dump"},
+}
+
+// Markdown renders the summary: ratios first, then the measured values.
+func (r *Report) Markdown(svgName string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %s with `%s` (%.0f s).\n\n", r.Date, r.Command, r.Seconds)
+	m := r.Machine
+	fmt.Fprintf(&b, "Machine: %d cores, %s, %s, Linux %s; %s, %s, nginx %s, wrk %s.\n\n",
+		m.Cores, m.MemoryGB, m.CPU, m.Kernel, m.Go, m.Nix, m.Nginx, m.Wrk)
+	if f, ok := r.Settings["fixture"]; ok {
+		fmt.Fprintf(&b, "Fixture: %v. Each figure is the median of %v runs (spread: min–max), runs of each contender interleaved.\n\n", f, r.Settings["runs"])
+	}
+	if svgName != "" {
+		fmt.Fprintf(&b, "![ratios](%s)\n\n", svgName)
+	}
+
+	b.WriteString("### Ratios\n\n")
+	b.WriteString("ours = private-nix-cache. Mirror rows: nginx = nginx proxy_cache, reference = straight from the upstream. ")
+	b.WriteString("Local store rows: nginx = nginx serving a static uncompressed copy, reference = `nix-store --dump`.\n\n")
+	b.WriteString("| measure | better | ours ÷ nginx | ours ÷ reference | target | met |\n|---|---|---|---|---|---|\n")
+	type row struct{ nginx, ref, target, met string }
+	rows := map[string]*row{}
+	var order []string
+	for _, ra := range r.Ratios {
+		id := strings.SplitN(ra.ID, "/", 2)[0]
+		rw, ok := rows[id]
+		if !ok {
+			rw = &row{nginx: "–", ref: "–"}
+			rows[id] = rw
+			order = append(order, id)
+		}
+		if strings.HasSuffix(ra.ID, "/nginx") {
+			rw.nginx = fmtRatio(ra)
+		} else {
+			rw.ref = fmtRatio(ra)
+		}
+		if ra.Met != nil {
+			rw.target = ra.TargetS
+			rw.met = "no"
+			if *ra.Met {
+				rw.met = "yes"
+			}
+		}
+	}
+	for _, id := range order {
+		m := r.index[id]
+		rw := rows[id]
+		fmt.Fprintf(&b, "| %s (%s) | %s | %s | %s | %s | %s |\n", m.Name, m.Unit, m.Better, rw.nginx, rw.ref, rw.target, rw.met)
+	}
+
+	for _, sec := range []string{"mirror", "local"} {
+		cols := columns[sec]
+		title := "Mirror (pull-through) values"
+		if sec == "local" {
+			title = "Local store values"
+		}
+		fmt.Fprintf(&b, "\n### %s\n\n| measure | unit | better | %s | %s | %s |\n|---|---|---|---|---|---|\n", title, cols[0], cols[1], cols[2])
+		for _, m := range r.Measures {
+			if section(m.ID) != sec {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", m.Name, m.Unit, m.Better,
+				fmtSummary(m.Values["ours"]), fmtSummary(m.Values["nginx"]), fmtSummary(m.Values["ref"]))
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\n- %s", n)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// write stores the JSON, its latest.json copy, the SVG and the markdown in dir.
+func (r *Report) write(dir, stamp string) (jsonFile, svgFile, mdFile string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", "", err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", "", err
+	}
+	js = append(js, '\n')
+	jsonFile = filepath.Join(dir, stamp+".json")
+	svgFile = filepath.Join(dir, "latest.svg")
+	mdFile = filepath.Join(dir, "latest.md")
+	for file, content := range map[string][]byte{
+		jsonFile:                          js,
+		filepath.Join(dir, "latest.json"): js,
+		svgFile:                           []byte(svg(r.Ratios)),
+		mdFile:                            []byte(r.Markdown("latest.svg")),
+	} {
+		if err := os.WriteFile(file, content, 0o644); err != nil {
+			return "", "", "", err
+		}
+	}
+	return jsonFile, svgFile, mdFile, nil
+}
+
+const (
+	docBegin = "<!-- bench:begin (written by bench/run; edit outside these markers) -->"
+	docEnd   = "<!-- bench:end -->"
+)
+
+// updateDoc replaces the generated part of BENCHMARKS.md, keeping the
+// prose around it; a missing file gets a header first.
+func updateDoc(file, summary string) error {
+	old, err := os.ReadFile(file)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	text := string(old)
+	block := docBegin + "\n" + summary + docEnd
+	i, j := strings.Index(text, docBegin), strings.Index(text, docEnd)
+	switch {
+	case i >= 0 && j > i:
+		text = text[:i] + block + text[j+len(docEnd):]
+	case text == "":
+		text = "# Benchmarks\n\n" + block + "\n"
+	default:
+		text = strings.TrimRight(text, "\n") + "\n\n" + block + "\n"
+	}
+	return os.WriteFile(file, []byte(text), 0o644)
+}
