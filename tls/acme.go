@@ -17,7 +17,7 @@ import (
 const propagationTimeout = 2 * time.Minute
 
 // acmeCerts manages ACME certificates with its own certmagic cache and
-// config: no certmagic package globals are read or changed.
+// config; certmagic.Default and the package-level cache are never used.
 type acmeCerts struct {
 	cache   *certmagic.Cache
 	magic   *certmagic.Config

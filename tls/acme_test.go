@@ -2,6 +2,7 @@ package tls_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +100,9 @@ func TestACMEWithCloudflare(t *testing.T) {
 	d := tlstest.StartDNS(t, "cf.test.")
 	cf := tlstest.StartCloudflare(t, d)
 	p := tlstest.StartPebble(t, d.Addr)
-	host := d.Name("cache")
+	// certmagic keeps renewal back-off per name in package state: a fresh
+	// name per run keeps -count=N runs independent.
+	host := d.Name(fmt.Sprintf("cache-%d", time.Now().UnixNano()))
 	cfg := pnctls.Config{
 		Domains:         []string{host},
 		ACMEEmail:       "ops@cf.test",
