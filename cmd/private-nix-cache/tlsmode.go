@@ -14,8 +14,13 @@ import (
 	certs "github.com/private-nix-cache/private-nix-cache/tls"
 )
 
+// cloudflareClient replaces the Cloudflare API client in tests, which
+// cannot reach Cloudflare.
+var cloudflareClient *http.Client
+
 func tlsConfigOf(cfg *config.Config) certs.Config {
 	return certs.Config{
+		HTTPClient:      cloudflareClient,
 		Domains:         cfg.TLSDomains,
 		ACMEEmail:       cfg.ACMEEmail,
 		ACMECA:          cfg.ACMECA,
