@@ -26,7 +26,8 @@ type FillSpec struct {
 	// upstream does not have is fs.ErrNotExist.
 	Fetch func(ctx context.Context) (body io.ReadCloser, length int64, err error)
 	// Done, when set, is called once when the download ends, with nil on
-	// success. It is not called for hits.
+	// success, before any reader sees the outcome. It is not called for
+	// hits, nor for a pass-through stream whose client left.
 	Done func(err error)
 }
 
@@ -89,10 +90,15 @@ func (f *fill) run() {
 	defer f.c.m.fillsInFlight.Dec()
 	start := time.Now()
 	err := f.download()
+	if err != nil && f.c.ctx.Err() != nil && !errors.Is(err, ErrStorage) {
+		err = fmt.Errorf("%w: cache closed: %w", ErrStorage, err)
+	}
+	// Done runs before readers learn the outcome, so that whatever it
+	// records (an upstream marked bad) is in place when they react.
+	if f.spec.Done != nil {
+		f.spec.Done(err)
+	}
 	if err != nil {
-		if f.c.ctx.Err() != nil && !errors.Is(err, ErrStorage) {
-			err = fmt.Errorf("%w: cache closed: %w", ErrStorage, err)
-		}
 		if errors.Is(err, ErrVerify) {
 			f.c.m.verifyFailed.Inc()
 		}
@@ -106,9 +112,6 @@ func (f *fill) run() {
 	f.c.mu.Lock()
 	delete(f.c.fills, f.key)
 	f.c.mu.Unlock()
-	if f.spec.Done != nil {
-		f.spec.Done(err)
-	}
 }
 
 func (f *fill) download() error {

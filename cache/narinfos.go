@@ -82,6 +82,9 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 	if err != nil {
 		return err
 	}
+	// In memory even if the index write fails (disk full): it is served
+	// from there while it stays hot.
+	c.hot.put(hashPart, &e)
 	err = c.db.Batch(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketNegative).Delete([]byte(hashPart)); err != nil {
 			return err
@@ -89,9 +92,9 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 		return tx.Bucket(bucketNarInfo).Put([]byte(hashPart), v)
 	})
 	if err != nil {
-		return fmt.Errorf("put narinfo %s: %w", hashPart, err)
+		c.diskFailed(err)
+		return fmt.Errorf("put narinfo %s: %w: %w", hashPart, ErrStorage, err)
 	}
-	c.hot.put(hashPart, &e)
 	return nil
 }
 
@@ -99,6 +102,14 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 // key, is left to eviction).
 func (c *Cache) DeleteNarInfo(hashPart string) error {
 	c.hot.remove(hashPart)
+	present := false
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		present = tx.Bucket(bucketNarInfo).Get([]byte(hashPart)) != nil
+		return nil
+	})
+	if !present {
+		return nil // no write for the common case
+	}
 	err := c.db.Batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNarInfo).Delete([]byte(hashPart))
 	})

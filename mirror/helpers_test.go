@@ -1,0 +1,239 @@
+package mirror
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+	"github.com/private-nix-cache/private-nix-cache/upstream"
+	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
+)
+
+type keyPair struct {
+	secret signature.SecretKey
+	public string
+}
+
+func newKey(t testing.TB, name string) keyPair {
+	t.Helper()
+	sec, pub, err := narinfo.GenerateKey(name, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := narinfo.ParseSecretKey([]byte(sec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyPair{sk, pub}
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// env is a mirror in front of fake upstreams, served on loopback by a
+// handler that maps errors as the server does.
+type env struct {
+	t       testing.TB
+	upKey   keyPair
+	ourKey  keyPair
+	dir     string // the synthetic upstream cache
+	paths   []string
+	ups     []*upstreamtest.Server
+	cache   *cache.Cache
+	mirror  *Mirror
+	srv     *httptest.Server
+	cacheOp cache.Options
+}
+
+type envOptions struct {
+	files       map[string][]byte
+	compression string // default zstd
+	upstreams   int    // default 1
+	cache       cache.Options
+	noResign    bool
+	// prepare may edit the upstream cache folder before serving.
+	prepare func(dir string)
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	if o.compression == "" {
+		o.compression = "zstd"
+	}
+	if o.upstreams == 0 {
+		o.upstreams = 1
+	}
+	e := &env{t: t, upKey: newKey(t, "upstream-test-1"), ourKey: newKey(t, "ours-1"), dir: t.TempDir()}
+	e.paths = upstreamtest.WriteCache(e.dir, e.upKey.secret, o.files, o.compression)
+	if o.prepare != nil {
+		o.prepare(e.dir)
+	}
+	var cfgs []upstream.Config
+	for range o.upstreams {
+		s := upstreamtest.New(t, e.dir)
+		e.ups = append(e.ups, s)
+		cfgs = append(cfgs, upstream.Config{URL: s.URL, PublicKeys: []string{e.upKey.public}})
+	}
+	set, err := upstream.New(cfgs, upstream.Options{
+		Logger: testLogger(t), LookupTimeout: 2 * time.Second, NARHeaderTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copts := o.cache
+	if copts.Dir == "" {
+		copts.Dir = t.TempDir()
+	}
+	if copts.StallTimeout == 0 {
+		copts.StallTimeout = time.Second
+	}
+	copts.Logger = testLogger(t)
+	e.cacheOp = copts
+	e.cache, err = cache.Open(copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.cache.Close() })
+	e.mirror, err = New(Config{
+		Cache: e.cache, Upstreams: set, Keys: []signature.SecretKey{e.ourKey.secret},
+		Resign: !o.noResign, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.mirror.Close() })
+	e.srv = httptest.NewServer(testHandler(e.mirror))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// testHandler routes like the server: /<hash>.narinfo and /nar/mirror/<name>.
+func testHandler(m *Mirror) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /nar/mirror/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.ServeNAR(w, r, r.PathValue("name")); err != nil {
+			writeError(w, err)
+		}
+	})
+	mux.HandleFunc("GET /{file}", func(w http.ResponseWriter, r *http.Request) {
+		hp, ok := strings.CutSuffix(r.PathValue("file"), ".narinfo")
+		if !ok {
+			writeError(w, fs.ErrNotExist)
+			return
+		}
+		ni, err := m.NarInfo(r.Context(), hp)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/x-nix-narinfo")
+		w.Write(ni.Bytes())
+	})
+	return mux
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, fs.ErrNotExist) {
+		code = http.StatusNotFound
+	}
+	http.Error(w, err.Error(), code)
+}
+
+func hashPart(storePath string) string {
+	return strings.TrimPrefix(storePath, "/nix/store/")[:32]
+}
+
+// upstreamNarInfo reads a narinfo of the synthetic upstream cache.
+func (e *env) upstreamNarInfo(storePath string) *narinfo.NarInfo {
+	e.t.Helper()
+	b, err := os.ReadFile(e.dir + "/" + hashPart(storePath) + ".narinfo")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ni, err := narinfo.ParseBytes(b)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ni
+}
+
+// upstreamFile returns the NAR file the upstream serves for a path.
+func (e *env) upstreamFile(storePath string) []byte {
+	e.t.Helper()
+	b, err := os.ReadFile(e.dir + "/" + e.upstreamNarInfo(storePath).URL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+func (e *env) get(path string) (*http.Response, []byte, error) {
+	return e.getCtx(context.Background(), path)
+}
+
+func (e *env) getCtx(ctx context.Context, path string) (*http.Response, []byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/"+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
+}
+
+// narInfo fetches and parses a narinfo through the mirror.
+func (e *env) narInfo(storePath string) *narinfo.NarInfo {
+	e.t.Helper()
+	resp, body, err := e.get(hashPart(storePath) + ".narinfo")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("narinfo %s: %s: %s", storePath, resp.Status, body)
+	}
+	ni, err := narinfo.ParseBytes(body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ni
+}
+
+func sum(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
+
+// waitStored waits until the NAR file key is committed in the cache.
+func (e *env) waitStored(key string) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := e.cache.OpenNAR(context.Background(), key, nil)
+		if err == nil {
+			n.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s never stored", key)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

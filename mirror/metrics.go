@@ -1,0 +1,52 @@
+package mirror
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	reg        prometheus.Registerer
+	registered []prometheus.Collector
+
+	lookups   *prometheus.CounterVec // by result: found, miss, unavailable, error
+	served    prometheus.Counter
+	badUps    prometheus.Counter
+	narErrors *prometheus.CounterVec // by stage: before, after (headers)
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		reg: reg,
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nixcache_mirror_lookups_total", Help: "Upstream narinfo lookups by result.",
+		}, []string{"result"}),
+		served: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nixcache_mirror_served_bytes_total", Help: "Mirrored NAR bytes sent to clients.",
+		}),
+		badUps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nixcache_mirror_upstream_nar_failures_total", Help: "NAR downloads an upstream failed or served wrong; the upstream is skipped for that path.",
+		}),
+		narErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nixcache_mirror_nar_errors_total", Help: "Mirrored NAR requests that failed, before or after the response began.",
+		}, []string{"stage"}),
+	}
+	for _, r := range []string{"found", "miss", "unavailable", "error"} {
+		m.lookups.WithLabelValues(r)
+	}
+	for _, s := range []string{"before", "after"} {
+		m.narErrors.WithLabelValues(s)
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.lookups, m.served, m.badUps, m.narErrors} {
+			if reg.Register(c) == nil {
+				m.registered = append(m.registered, c)
+			}
+		}
+	}
+	return m
+}
+
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
+}

@@ -1,0 +1,238 @@
+// Package mirror serves paths of upstream binary caches through the local
+// cache: narinfo lookups (stored, re-signed, negative entries for misses)
+// and NAR downloads that are stored once and streamed to every client.
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+	"github.com/private-nix-cache/private-nix-cache/upstream"
+)
+
+// Config configures a Mirror. Cache is required.
+type Config struct {
+	// Cache stores narinfos and NARs. The Mirror does not close it.
+	Cache *cache.Cache
+	// Upstreams are asked for what the cache lacks. nil: only what is
+	// already cached is served.
+	Upstreams *upstream.Set
+	// Keys are our secret keys; with Resign, every verified upstream
+	// narinfo gets our signatures too (the upstream's are kept).
+	Keys []signature.SecretKey
+	// Resign adds our signatures. False, or no Keys: narinfos keep only the
+	// upstream's signatures.
+	Resign bool
+	// Logger receives operational messages. nil: slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the mirror metrics. nil: none registered.
+	Registerer prometheus.Registerer
+	// LookupTimeout bounds one upstream narinfo lookup, shared by all the
+	// clients asking for that path. 0: 20s.
+	LookupTimeout time.Duration
+}
+
+// URLPrefix is where the NARs of mirrored narinfos are served.
+const URLPrefix = "nar/mirror/"
+
+// Mirror is safe for concurrent use.
+type Mirror struct {
+	cache         *cache.Cache
+	ups           *upstream.Set
+	byName        map[string]*upstream.Upstream
+	keys          []signature.SecretKey
+	log           *slog.Logger
+	m             *metrics
+	lookupTimeout time.Duration
+
+	ctx    context.Context // cancelled by Close; parent of shared lookups
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	flightMu sync.Mutex
+	flights  map[string]*flight // lookups in progress by hash part
+
+	staleMu sync.Mutex
+	stale   map[string]bool // hash parts whose upstream failed their NAR
+}
+
+type flight struct {
+	done  chan struct{}
+	entry *cache.NarInfoEntry
+	err   error
+}
+
+// New checks cfg and builds the Mirror.
+func New(cfg Config) (*Mirror, error) {
+	if cfg.Cache == nil {
+		return nil, errors.New("mirror: no cache")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 20 * time.Second
+	}
+	m := &Mirror{
+		cache:         cfg.Cache,
+		ups:           cfg.Upstreams,
+		byName:        make(map[string]*upstream.Upstream),
+		log:           cfg.Logger,
+		m:             newMetrics(cfg.Registerer),
+		lookupTimeout: cfg.LookupTimeout,
+		flights:       make(map[string]*flight),
+		stale:         make(map[string]bool),
+	}
+	if cfg.Resign {
+		m.keys = cfg.Keys
+	}
+	if m.ups != nil {
+		for _, u := range m.ups.Upstreams() {
+			m.byName[u.Name()] = u
+		}
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
+}
+
+// Close cancels the lookups in progress. It closes neither the Cache nor
+// the upstreams; downloads in progress belong to the Cache.
+func (m *Mirror) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	m.m.unregister()
+	return nil
+}
+
+// NarInfo returns the narinfo of hashPart as served here (NAR URL under
+// nar/mirror/, our signature added when re-signing). A cached narinfo or
+// negative entry is answered without asking upstreams. Every failure is
+// fs.ErrNotExist-wrapped, but only a miss on every upstream is remembered
+// (for the cache's NegativeTTL); an unavailable upstream is not.
+func (m *Mirror) NarInfo(ctx context.Context, hashPart string) (*narinfo.NarInfo, error) {
+	if !narinfo.ValidHashPart(hashPart) {
+		return nil, fmt.Errorf("narinfo %q: %w", hashPart, fs.ErrNotExist)
+	}
+	e, err := m.cache.NarInfo(hashPart)
+	if err == nil {
+		return e.NarInfo.Clone(), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		m.log.Warn("read cached narinfo; asking upstreams", "hash", hashPart, "err", err)
+	}
+	if m.cache.Negative(hashPart) {
+		return nil, fmt.Errorf("narinfo %s: %w (negative entry)", hashPart, fs.ErrNotExist)
+	}
+	e, err = m.lookup(ctx, hashPart)
+	if err != nil {
+		return nil, err
+	}
+	return e.NarInfo.Clone(), nil
+}
+
+// lookup asks the upstreams once for hashPart, whatever the number of
+// callers; the lookup runs detached so that a caller leaving does not
+// fail the others.
+func (m *Mirror) lookup(ctx context.Context, hashPart string) (*cache.NarInfoEntry, error) {
+	m.flightMu.Lock()
+	f := m.flights[hashPart]
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		m.flights[hashPart] = f
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			lctx, cancel := context.WithTimeout(m.ctx, m.lookupTimeout)
+			f.entry, f.err = m.doLookup(lctx, hashPart)
+			cancel()
+			m.flightMu.Lock()
+			delete(m.flights, hashPart)
+			m.flightMu.Unlock()
+			close(f.done)
+		}()
+	}
+	m.flightMu.Unlock()
+	select {
+	case <-f.done:
+		return f.entry, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, context.Cause(ctx))
+	}
+}
+
+func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoEntry, error) {
+	if m.ups == nil {
+		return nil, fmt.Errorf("narinfo %s: %w (no upstreams)", hashPart, fs.ErrNotExist)
+	}
+	found, err := m.ups.Lookup(ctx, hashPart)
+	switch {
+	case err == nil:
+	case errors.Is(err, upstream.ErrUnavailable):
+		m.m.lookups.WithLabelValues("unavailable").Inc()
+		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	case errors.Is(err, fs.ErrNotExist):
+		m.m.lookups.WithLabelValues("miss").Inc()
+		if err := m.cache.DeleteNarInfo(hashPart); err != nil {
+			m.log.Warn("forget narinfo", "hash", hashPart, "err", err)
+		}
+		if err := m.cache.PutNegative(hashPart); err != nil {
+			m.log.Warn("store negative entry", "hash", hashPart, "err", err)
+		}
+		return nil, err
+	default:
+		m.m.lookups.WithLabelValues("error").Inc()
+		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	}
+	m.m.lookups.WithLabelValues("found").Inc()
+	ni := found.NarInfo.Clone()
+	if ni.HashPart() != hashPart {
+		return nil, fmt.Errorf("narinfo %s: upstream %s answered for %s: %w", hashPart, found.Upstream.Name(), ni.StorePath, fs.ErrNotExist)
+	}
+	key, err := cache.NarKey(hashPart, ni.NarHash, ni.Compression)
+	if err != nil {
+		m.log.Warn("cannot mirror narinfo", "hash", hashPart, "upstream", found.Upstream.Name(), "err", err)
+		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, err)
+	}
+	upstreamURL := ni.URL
+	ni.URL = URLPrefix + key
+	if len(m.keys) > 0 {
+		if err := ni.Sign(m.keys...); err != nil {
+			return nil, fmt.Errorf("sign narinfo %s: %w", hashPart, err)
+		}
+	}
+	e := cache.NarInfoEntry{NarInfo: ni, Key: key, Upstream: found.Upstream.Name(), UpstreamURL: upstreamURL}
+	if err := m.cache.PutNarInfo(e); err != nil {
+		m.log.Warn("store narinfo", "hash", hashPart, "err", err)
+	}
+	m.setStale(hashPart, false)
+	return &e, nil
+}
+
+func (m *Mirror) setStale(hashPart string, stale bool) {
+	m.staleMu.Lock()
+	defer m.staleMu.Unlock()
+	if !stale {
+		delete(m.stale, hashPart)
+		return
+	}
+	if len(m.stale) >= 100_000 {
+		clear(m.stale) // only costs extra lookups
+	}
+	m.stale[hashPart] = true
+}
+
+func (m *Mirror) isStale(hashPart string) bool {
+	m.staleMu.Lock()
+	defer m.staleMu.Unlock()
+	return m.stale[hashPart]
+}

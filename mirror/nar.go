@@ -1,0 +1,223 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/upstream"
+)
+
+// maxAttempts bounds the upstreams tried for one NAR request.
+const maxAttempts = 3
+
+func setNARHeaders(h http.Header) {
+	h.Set("Content-Type", "application/x-nix-nar")
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+}
+
+// ServeNAR serves GET and HEAD of /nar/mirror/<name>. A stored file is
+// served with http.ServeContent (Range, HEAD, sendfile). Otherwise the
+// NAR is downloaded once from the upstream its narinfo came from, and this
+// client follows the download; when that upstream fails or serves wrong
+// bytes before the response began, it is marked bad for the path and the
+// path is looked up again (another upstream may have it). Errors are
+// returned only before the response began (fs.ErrNotExist: 404); after,
+// a failure aborts the connection (panic(http.ErrAbortHandler)), so that
+// a client never takes a cut body for a whole one.
+func (m *Mirror) ServeNAR(w http.ResponseWriter, r *http.Request, name string) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return fmt.Errorf("nar %s: method %s: %w", name, r.Method, fs.ErrNotExist)
+	}
+	storeHash, _, _, ok := cache.ParseNarKey(name)
+	if !ok {
+		return fmt.Errorf("nar %q: not a mirror NAR name: %w", name, fs.ErrNotExist)
+	}
+	ctx := r.Context()
+	n, err := m.cache.OpenNAR(ctx, name, nil)
+	if err == nil {
+		m.serveHit(w, r, n)
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	err = m.fill(w, r, name, storeHash)
+	if err != nil {
+		m.m.narErrors.WithLabelValues("before").Inc()
+	}
+	return err
+}
+
+func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash string) error {
+	ctx := r.Context()
+	var lastErr error
+	for range maxAttempts {
+		e, err := m.entry(ctx, storeHash)
+		if errors.Is(err, upstream.ErrUnavailable) {
+			// A 5xx, so that the client retries, rather than a 404 that
+			// makes it build.
+			return fmt.Errorf("nar %s: %w: %s", name, upstream.ErrUnavailable, err.Error())
+		}
+		if err != nil {
+			if lastErr != nil {
+				return fmt.Errorf("nar %s: %w (after: %w)", name, err, lastErr)
+			}
+			return fmt.Errorf("nar %s: %w", name, err)
+		}
+		if e.Key != name {
+			// The narinfo now names another file (another NarHash, or an
+			// upstream with another compression): this URL is dead.
+			return fmt.Errorf("nar %s: narinfo now points to %s: %w", name, e.Key, fs.ErrNotExist)
+		}
+		src := m.byName[e.Upstream]
+		if src == nil {
+			// Its upstream is no longer configured: ask the current ones.
+			m.setStale(storeHash, true)
+			lastErr = fmt.Errorf("upstream %s not configured", e.Upstream)
+			continue
+		}
+		if r.Method == http.MethodHead {
+			h := w.Header()
+			setNARHeaders(h)
+			if e.NarInfo.FileSize > 0 {
+				h.Set("Content-Length", strconv.FormatUint(e.NarInfo.FileSize, 10))
+			}
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, storeHash))
+		if err != nil {
+			return fmt.Errorf("nar %s: %w", name, err)
+		}
+		if n.Hit() {
+			m.serveHit(w, r, n)
+			return nil
+		}
+		if err := n.Wait(); err != nil {
+			n.Close()
+			if ctx.Err() != nil || errors.Is(err, cache.ErrStorage) {
+				return fmt.Errorf("nar %s: %w", name, err)
+			}
+			// The upstream failed before the first byte. If it lied or
+			// lacks the NAR it is now marked bad and the path is looked up
+			// again; a transient failure is retried as is.
+			lastErr = err
+			continue
+		}
+		m.stream(w, r, name, n)
+		return nil
+	}
+	return fmt.Errorf("nar %s: %d attempts failed, last: %w", name, maxAttempts, lastErr)
+}
+
+// entry returns the narinfo entry for a NAR request: the cached one unless
+// its upstream failed the NAR, else a fresh lookup.
+func (m *Mirror) entry(ctx context.Context, storeHash string) (*cache.NarInfoEntry, error) {
+	if !m.isStale(storeHash) {
+		e, err := m.cache.NarInfo(storeHash)
+		if err == nil {
+			return e, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			m.log.Warn("read cached narinfo; asking upstreams", "hash", storeHash, "err", err)
+		}
+	}
+	return m.lookup(ctx, storeHash)
+}
+
+func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHash string) *cache.FillSpec {
+	ni := e.NarInfo
+	url := e.UpstreamURL
+	return &cache.FillSpec{
+		Compression: ni.Compression,
+		FileHash:    ni.FileHash,
+		FileSize:    ni.FileSize,
+		NarHash:     ni.NarHash,
+		NarSize:     ni.NarSize,
+		Fetch: func(ctx context.Context) (io.ReadCloser, int64, error) {
+			return src.FetchNAR(ctx, url, 0)
+		},
+		Done: func(err error) {
+			if !upstreamLied(err) {
+				return
+			}
+			m.m.badUps.Inc()
+			m.log.Warn("upstream failed a nar; skipping it for this path", "hash", storeHash,
+				"upstream", src.Name(), "err", err)
+			if m.ups != nil {
+				m.ups.MarkBad(src, storeHash)
+			}
+			m.setStale(storeHash, true)
+		},
+	}
+}
+
+// upstreamLied reports failures that make an upstream unfit for a path: it
+// lacks the NAR its narinfo names, or served bytes that do not match.
+// Transient failures (5xx, resets, stalls, timeouts) and local ones are not
+// held against it.
+func upstreamLied(err error) bool {
+	return err != nil && !errors.Is(err, cache.ErrStorage) &&
+		(errors.Is(err, cache.ErrVerify) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, upstream.ErrBadNARURL))
+}
+
+func (m *Mirror) serveHit(w http.ResponseWriter, r *http.Request, n *cache.NAR) {
+	defer n.Close()
+	setNARHeaders(w.Header())
+	http.ServeContent(w, r, "", n.ModTime(), n.File())
+	if r.Method == http.MethodGet && r.Header.Get("Range") == "" {
+		m.m.served.Add(float64(n.Size()))
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// stream sends a download in progress as it grows. Content-Length is sent
+// when the size is known; either way a failure cuts the connection.
+func (m *Mirror) stream(w http.ResponseWriter, r *http.Request, name string, n *cache.NAR) {
+	defer n.Close()
+	h := w.Header()
+	setNARHeaders(h)
+	if size := n.Size(); size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var sent int64
+	defer func() { m.m.served.Add(float64(sent)) }()
+	for {
+		k, err := n.Read(buf)
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				m.abort(r, name, werr)
+			}
+			sent += int64(k)
+			_ = rc.Flush() // the first bytes must not wait in a buffer
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			m.abort(r, name, err)
+		}
+	}
+}
+
+// abort cuts the response: a client never sees a failed body as complete.
+func (m *Mirror) abort(r *http.Request, name string, err error) {
+	m.m.narErrors.WithLabelValues("after").Inc()
+	if r.Context().Err() == nil {
+		m.log.Warn("nar response cut", "name", name, "err", err)
+	}
+	panic(http.ErrAbortHandler)
+}
