@@ -174,7 +174,8 @@ func (f *fill) join(ctx context.Context, internal bool) (*NAR, error) {
 // OpenNAR returns the NAR file key: the committed file when there is one;
 // else, when spec is not nil, a follower of its download, started if none
 // is in progress (one download per key). ctx bounds this reader only.
-// Without spec, a miss is fs.ErrNotExist.
+// Without spec only committed files are returned (Hit is true), and
+// anything else is fs.ErrNotExist.
 func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, error) {
 	if !validKey(key) {
 		return nil, fmt.Errorf("nar %q: %w", key, fs.ErrNotExist)
@@ -189,15 +190,15 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 			c.mu.Unlock()
 			return nil, fmt.Errorf("nar %s: %w: cache closed", key, ErrStorage)
 		}
-		if f := c.fills[key]; f != nil {
-			c.mu.Unlock()
-			c.m.misses.WithLabelValues("nar").Inc()
-			return f.join(ctx, false)
-		}
 		if spec == nil {
 			c.mu.Unlock()
 			c.m.misses.WithLabelValues("nar").Inc()
 			return nil, fmt.Errorf("nar %s: %w", key, fs.ErrNotExist)
+		}
+		if f := c.fills[key]; f != nil {
+			c.mu.Unlock()
+			c.m.misses.WithLabelValues("nar").Inc()
+			return f.join(ctx, false)
 		}
 		// A download may have committed between the open and the lock.
 		if _, err := os.Stat(c.narPath(key)); err == nil {
