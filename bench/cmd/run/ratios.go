@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // ratioSpec says which ratios the report shows, and their targets.
 type ratioSpec struct {
@@ -68,6 +71,28 @@ func section(id string) string {
 	return "mirror"
 }
 
-func (r Ratio) label() string {
-	return fmt.Sprintf("%s — %s", r.Name, r.Of)
+// short labels a ratio in the chart: the measure, briefly, and what ours is divided by.
+func (r Ratio) short() string {
+	name, ok := shortNames[strings.SplitN(r.ID, "/", 2)[0]]
+	if !ok {
+		name = r.Name
+	}
+	return fmt.Sprintf("%s ÷ %s", name, strings.TrimPrefix(r.Of, "ours ÷ "))
+}
+
+var shortNames = map[string]string{
+	"hit_rps":           "narinfo hits req/s",
+	"hit_p99":           "narinfo hits p99",
+	"miss_p50":          "narinfo miss p50",
+	"nar_hit_1":         "NAR hits MB/s ×1",
+	"nar_hit_16":        "NAR hits MB/s ×16",
+	"closure_cold":      "cold closure time",
+	"closure_warm":      "warm closure time",
+	"ttfb":              "cold NAR TTFB",
+	"cold_nar":          "cold NAR download",
+	"rss_mirror":        "peak RSS",
+	"local_narinfo_rps": "signed narinfo req/s",
+	"local_nar_1":       "NAR MB/s ×1",
+	"local_nar_16":      "NAR MB/s ×16",
+	"rss_local":         "peak RSS",
 }

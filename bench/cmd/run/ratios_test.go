@@ -1,0 +1,63 @@
+package main
+
+import (
+	"math"
+	"testing"
+
+	"github.com/private-nix-cache/private-nix-cache/bench/internal/stats"
+)
+
+func TestComputeRatios(t *testing.T) {
+	measures := map[string]*Measure{
+		"hit_rps": {ID: "hit_rps", Better: "higher", Values: map[string]stats.Summary{
+			"ours": stats.Of([]float64{130, 120, 140}), "nginx": stats.Of([]float64{100, 100, 100})}},
+		"closure_cold": {ID: "closure_cold", Better: "lower", Values: map[string]stats.Summary{
+			"ours": stats.Of([]float64{12}), "ref": stats.Of([]float64{10}), "nginx": stats.Of([]float64{11})}},
+		"ttfb": {ID: "ttfb", Better: "lower", Values: map[string]stats.Summary{
+			"ours": stats.Of([]float64{14}), "ref": stats.Of([]float64{5})}},
+	}
+	got := map[string]Ratio{}
+	for _, r := range computeRatios(measures) {
+		got[r.ID] = r
+	}
+	tests := []struct {
+		id       string
+		median   float64
+		min, max float64
+		target   float64
+		met      *bool
+	}{
+		{"hit_rps/nginx", 1.3, 1.2, 1.4, 1.25, ptr(true)},
+		{"closure_cold/ref", 1.2, 1.2, 1.2, 1.10, ptr(false)},
+		{"closure_cold/nginx", 12.0 / 11, 12.0 / 11, 12.0 / 11, 0, nil},
+		{"ttfb/ref", 14.0 / 5, 14.0 / 5, 14.0 / 5, 15.0 / 5, ptr(true)}, // within 10 ms of 5 ms
+	}
+	for _, tt := range tests {
+		r, ok := got[tt.id]
+		if !ok {
+			t.Errorf("no ratio %s", tt.id)
+			continue
+		}
+		if !near(r.Median, tt.median) || !near(r.Min, tt.min) || !near(r.Max, tt.max) || !near(r.Target, tt.target) {
+			t.Errorf("%s = %.3f (%.3f–%.3f) target %.3f; want %.3f (%.3f–%.3f) target %.3f",
+				tt.id, r.Median, r.Min, r.Max, r.Target, tt.median, tt.min, tt.max, tt.target)
+		}
+		if (r.Met == nil) != (tt.met == nil) || (r.Met != nil && *r.Met != *tt.met) {
+			t.Errorf("%s met = %v, want %v", tt.id, deref(r.Met), deref(tt.met))
+		}
+	}
+	if _, ok := got["hit_p99/nginx"]; ok {
+		t.Errorf("ratio for a measure that was not taken")
+	}
+}
+
+func ptr(b bool) *bool { return &b }
+
+func deref(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
