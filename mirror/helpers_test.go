@@ -73,6 +73,14 @@ type envOptions struct {
 	noResign    bool
 	// prepare may edit the upstream cache folder before serving.
 	prepare func(dir string)
+	// dir, when set, is an upstream cache folder to serve instead of one
+	// written from files, signed by upstreamPublicKey.
+	dir               string
+	upstreamPublicKey string
+}
+
+func newEnvFromDir(t testing.TB, dir, publicKey string) *env {
+	return newEnv(t, envOptions{dir: dir, upstreamPublicKey: publicKey})
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -83,8 +91,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.upstreams == 0 {
 		o.upstreams = 1
 	}
-	e := &env{t: t, upKey: newKey(t, "upstream-test-1"), ourKey: newKey(t, "ours-1"), dir: t.TempDir()}
-	e.paths = upstreamtest.WriteCache(e.dir, e.upKey.secret, o.files, o.compression)
+	e := &env{t: t, upKey: newKey(t, "upstream-test-1"), ourKey: newKey(t, "ours-1"), dir: o.dir}
+	if e.dir == "" {
+		e.dir = t.TempDir()
+		e.paths = upstreamtest.WriteCache(e.dir, e.upKey.secret, o.files, o.compression)
+	}
+	if o.upstreamPublicKey != "" {
+		e.upKey.public = o.upstreamPublicKey
+	}
 	if o.prepare != nil {
 		o.prepare(e.dir)
 	}
@@ -134,6 +148,10 @@ func testHandler(m *Mirror) http.Handler {
 		if err := m.ServeNAR(w, r, r.PathValue("name")); err != nil {
 			writeError(w, err)
 		}
+	})
+	mux.HandleFunc("GET /nix-cache-info", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/x-nix-cache-info")
+		io.WriteString(w, "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n")
 	})
 	mux.HandleFunc("GET /{file}", func(w http.ResponseWriter, r *http.Request) {
 		hp, ok := strings.CutSuffix(r.PathValue("file"), ".narinfo")
