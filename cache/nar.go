@@ -191,8 +191,9 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 			return nil, fmt.Errorf("nar %s: %w: cache closed", key, ErrStorage)
 		}
 		if spec == nil {
+			// A probe for hits: the miss is counted when the caller comes
+			// back with a spec.
 			c.mu.Unlock()
-			c.m.misses.WithLabelValues("nar").Inc()
 			return nil, fmt.Errorf("nar %s: %w", key, fs.ErrNotExist)
 		}
 		if f := c.fills[key]; f != nil {

@@ -1,0 +1,96 @@
+package cache
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue next
+				}
+			}
+			return value(m)
+		}
+	}
+	t.Fatalf("metric %s%v not found", name, labels)
+	return 0
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	return 0
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := openTest(t, Options{Registerer: reg})
+	good := makeBlob(t, 10000, "zstd", true)
+	spec, done := specFor(good, &fakeSource{data: good.file})
+	n, err := c.OpenNAR(context.Background(), good.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRead(t, n)
+	n.Close()
+	done.wait(t)
+	bad := makeBlob(t, 10000, "zstd", true)
+	spec, done = specFor(bad, &fakeSource{data: good.file})
+	if n, err = c.OpenNAR(context.Background(), bad.key, spec); err != nil {
+		t.Fatal(err)
+	}
+	readAllNAR(t, n)
+	n.Close()
+	done.wait(t)
+	if n, err = c.OpenNAR(context.Background(), good.key, nil); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	c.Negative("0123456789abcdfghijklmnpqrsvwxyz")
+
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"nixcache_cache_hits_total", map[string]string{"kind": "nar"}, 1},
+		{"nixcache_cache_misses_total", map[string]string{"kind": "nar"}, 2},
+		{"nixcache_cache_misses_total", map[string]string{"kind": "negative"}, 1},
+		{"nixcache_verification_failures_total", nil, 1},
+		{"nixcache_upstream_fetched_bytes_total", nil, float64(2 * len(good.file))},
+		{"nixcache_cache_size_bytes", nil, float64(len(good.file))},
+		{"nixcache_cache_entries", nil, 1},
+		{"nixcache_fills_in_progress", nil, 0},
+	} {
+		if got := metricValue(t, reg, tt.name, tt.labels); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	// Close unregisters, so a cache can be opened again on the same registry.
+	c.Close()
+	c2 := openTest(t, Options{Dir: c.Dir(), Registerer: reg})
+	if got := metricValue(t, reg, "nixcache_cache_entries", nil); got != 1 {
+		t.Errorf("entries after reopen = %v", got)
+	}
+	_ = c2
+}
