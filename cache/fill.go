@@ -110,8 +110,18 @@ func (f *fill) run() {
 		f.c.log.Debug("nar stored", "key", f.key, "bytes", f.written, "took", time.Since(start))
 	}
 	f.c.mu.Lock()
-	delete(f.c.fills, f.key)
+	if f.c.fills[f.key] == f { // a failed fill may have been replaced already
+		delete(f.c.fills, f.key)
+	}
 	f.c.mu.Unlock()
+}
+
+// failed reports whether the fill ended in failure: new readers must start
+// a new one rather than join it.
+func (f *fill) failed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err != nil
 }
 
 func (f *fill) download() error {

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -67,6 +68,10 @@ func TestMetrics(t *testing.T) {
 	}
 	n.Close()
 	c.Negative("0123456789abcdfghijklmnpqrsvwxyz")
+	// Done is called just before a fill winds down.
+	for i := 0; i < 100 && metricValue(t, reg, "nixcache_fills_in_progress", nil) != 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	for _, tt := range []struct {
 		name   string

@@ -196,7 +196,7 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 			c.mu.Unlock()
 			return nil, fmt.Errorf("nar %s: %w", key, fs.ErrNotExist)
 		}
-		if f := c.fills[key]; f != nil {
+		if f := c.fills[key]; f != nil && !f.failed() {
 			c.mu.Unlock()
 			c.m.misses.WithLabelValues("nar").Inc()
 			return f.join(ctx, false)
@@ -216,7 +216,7 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 			return c.passthrough(ctx, key, spec, err.Error()), nil
 		}
 		c.mu.Lock()
-		if f := c.fills[key]; f != nil || c.closed {
+		if f := c.fills[key]; (f != nil && !f.failed()) || c.closed {
 			// Someone started it meanwhile: follow theirs.
 			c.mu.Unlock()
 			w.Cancel()
