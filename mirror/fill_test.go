@@ -29,7 +29,7 @@ func TestManyClientsOneDownload(t *testing.T) {
 	want := e.upstreamFile(p)
 	wantSum := sha256.Sum256(want)
 	ni := e.narInfo(p)
-	e.ups[0].SetRate(40 << 20) // about half a second for the whole file
+	e.ups[0].SetRate(20 << 20) // about a second for the whole file
 
 	const clients = 50
 	type result struct {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
@@ -58,7 +59,7 @@ func (m *Mirror) ServeNAR(w http.ResponseWriter, r *http.Request, name string) e
 func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash string) error {
 	ctx := r.Context()
 	var lastErr error
-	for range maxAttempts {
+	for attempt := range maxAttempts {
 		e, err := m.entry(ctx, storeHash)
 		if errors.Is(err, upstream.ErrUnavailable) {
 			// A 5xx, so that the client retries, rather than a 404 that
@@ -102,13 +103,21 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 		}
 		if err := n.Wait(); err != nil {
 			n.Close()
-			if ctx.Err() != nil || errors.Is(err, cache.ErrStorage) {
+			if ctx.Err() != nil {
 				return fmt.Errorf("nar %s: %w", name, err)
 			}
-			// The upstream failed before the first byte. If it lied or
-			// lacks the NAR it is now marked bad and the path is looked up
-			// again; a transient failure is retried as is.
+			// Nothing was sent yet, so try again: after a storage failure
+			// the cache streams without storing; an upstream that lied or
+			// lacks the NAR is now marked bad and the path is looked up
+			// again; a transient upstream failure is retried after a pause.
 			lastErr = err
+			if !errors.Is(err, cache.ErrStorage) && !upstreamLied(err) {
+				select {
+				case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+				case <-ctx.Done():
+					return fmt.Errorf("nar %s: %w", name, err)
+				}
+			}
 			continue
 		}
 		m.stream(w, r, name, n)

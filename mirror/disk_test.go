@@ -1,0 +1,50 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
+)
+
+// TestDiskFullKeepsServing puts the cache on a 2 MiB tmpfs (needs root;
+// skipped otherwise): NARs that do not fit are streamed without storing,
+// small ones are still stored, and narinfos keep being served.
+func TestDiskFullKeepsServing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(dir, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	files := map[string][]byte{
+		"big":   randomBytes(5, 3<<20),
+		"small": []byte("small enough\n"),
+	}
+	e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{Dir: dir, DiskRetry: 100 * time.Millisecond}})
+	for _, p := range e.paths {
+		ni := e.narInfo(p)
+		want := e.upstreamFile(p)
+		for range 2 {
+			resp, body, err := e.get(ni.URL)
+			if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, want) {
+				t.Fatalf("%s: %v", p, err)
+			}
+		}
+		key := strings.TrimPrefix(ni.URL, URLPrefix)
+		n, err := e.cache.OpenNAR(context.Background(), key, nil)
+		stored := err == nil
+		if stored {
+			n.Close()
+		}
+		if wantStored := len(want) < 1<<20; stored != wantStored {
+			t.Errorf("%s (%d bytes) stored = %v, want %v", p, len(want), stored, wantStored)
+		}
+	}
+}
