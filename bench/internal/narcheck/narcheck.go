@@ -35,14 +35,14 @@ func Verify(body io.Reader, compression string, narHash *nixhash.Hash, narSize u
 	h := sha256.New()
 	n, err := io.Copy(h, dec)
 	if cr.err != nil {
-		return cr.n, fmt.Errorf("%w: %v", ErrTransport, cr.err)
+		return cr.n, fmt.Errorf("%w: %w", ErrTransport, cr.err)
 	}
 	if err != nil {
 		return cr.n, fmt.Errorf("%w: decompress %s: %v", ErrMismatch, compression, err)
 	}
 	// Drain what the decompressor left, so trailing garbage or a cut shows.
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return cr.n, fmt.Errorf("%w: %v", ErrTransport, err)
+		return cr.n, fmt.Errorf("%w: %w", ErrTransport, err)
 	}
 	if uint64(n) != narSize {
 		return cr.n, fmt.Errorf("%w: NAR size %d, narinfo says %d", ErrMismatch, n, narSize)
@@ -73,7 +73,7 @@ func decoder(r io.Reader, compression string) (io.Reader, func(), error) {
 		if err != nil {
 			// The header is read at once: a cut there is a transport error.
 			if cr, ok := r.(*countingReader); ok && cr.err != nil {
-				return nil, nil, fmt.Errorf("%w: %v", ErrTransport, cr.err)
+				return nil, nil, fmt.Errorf("%w: %w", ErrTransport, cr.err)
 			}
 			return nil, nil, fmt.Errorf("%w: xz header: %v", ErrMismatch, err)
 		}
