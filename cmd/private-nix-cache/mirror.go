@@ -1,15 +1,73 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/config"
+	"github.com/private-nix-cache/private-nix-cache/mirror"
 	"github.com/private-nix-cache/private-nix-cache/server"
+	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
 
+// buildMirror wires the upstream clients, the on-disk cache and the mirror
+// that joins them. No upstream means no mirror.
 func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logger, reg prometheus.Registerer) (server.Mirror, func() error, error) {
-	return nil, nil, nil
+	if len(cfg.Upstreams) == 0 {
+		return nil, nil, nil
+	}
+	ups := make([]upstream.Config, len(cfg.Upstreams))
+	for i, u := range cfg.Upstreams {
+		ups[i] = upstream.Config{URL: u.URL, Priority: u.Priority, PublicKeys: u.PublicKeys, TokenFile: u.TokenFile, NetrcFile: u.NetrcFile}
+	}
+	set, err := upstream.New(ups, upstream.Options{
+		Trusted:    cfg.TrustedPublicKeys,
+		NetrcFile:  cfg.NetrcFile,
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, nil, &config.Error{Key: "upstream", Err: err}
+	}
+	maxSize, err := cfg.MaxSizeBytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := cache.Open(cache.Options{
+		Dir:         cfg.CacheDir,
+		MaxSize:     maxSize,
+		NegativeTTL: time.Duration(cfg.NegativeTTL),
+		Logger:      log,
+		Registerer:  reg,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--cache-dir: %w", err)
+	}
+	m, err := mirror.New(mirror.Config{
+		Cache:      c,
+		Upstreams:  set,
+		Keys:       keys,
+		Resign:     cfg.Resign,
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	names := make([]string, len(ups))
+	for i, u := range ups {
+		names[i] = u.URL
+	}
+	log.Info("mirroring", "upstreams", names, "cache-dir", cfg.CacheDir, "max-size", cfg.MaxSize, "resign", cfg.Resign && len(keys) > 0)
+	closeAll := func() error {
+		m.Close()
+		return c.Close()
+	}
+	return m, closeAll, nil
 }
