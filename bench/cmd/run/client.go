@@ -99,6 +99,20 @@ func missLatencies(ctx context.Context, c *http.Client, base string, paths []str
 	return lat, nil
 }
 
+// getLatencies fetches each URL path once, one after the other, and
+// returns the latency of each (body read to its end).
+func getLatencies(ctx context.Context, c *http.Client, base string, paths []string) ([]time.Duration, error) {
+	lat := make([]time.Duration, 0, len(paths))
+	for _, p := range paths {
+		start := time.Now()
+		if _, err := get(ctx, c, base+p); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat, nil
+}
+
 // coldNAR fetches the narinfo of storePath (untimed), then its NAR,
 // returning the time to the first response byte and to the last.
 func coldNAR(ctx context.Context, c *http.Client, base, storePath string) (ttfb, total time.Duration, err error) {

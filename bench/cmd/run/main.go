@@ -145,7 +145,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.IntVar(&bigCount, "big-count", 0, "big paths in the fixture (default 2, quick 1)")
 	fs.IntVar(&bigMB, "big-mb", 0, "MiB per big path (default 200, quick 5)")
 	fs.IntVar(&xz, "xz-small", 0, "small paths of the xz closure (default 50, quick 5)")
-	fs.IntVar(&cfg.reps, "runs", 0, "runs per measure (default 3, quick 2)")
+	fs.IntVar(&cfg.reps, "runs", 0, "runs per measure (default 5, quick 2)")
 	fs.DurationVar(&cfg.duration, "duration", 0, "length of each load run (default 5s, quick 1s)")
 	fs.IntVar(&cfg.misses, "misses", 0, "narinfos asked for once per mirror in the miss test (default 200)")
 	if err := fs.Parse(args); err != nil {
@@ -169,7 +169,7 @@ func parseFlags(args []string) (settings, error) {
 	def(&bigCount, 2, 1)
 	def(&bigMB, 200, 5)
 	def(&xz, 50, 5)
-	def(&cfg.reps, 3, 2)
+	def(&cfg.reps, 5, 2)
 	def(&cfg.misses, 200, 200)
 	if cfg.duration <= 0 {
 		cfg.duration = 5 * time.Second

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/bench/internal/stats"
@@ -52,9 +53,12 @@ func (b *bench) mirrorPhase(ctx context.Context) error {
 		ours, err = b.startOursMirror(up)
 		return err
 	}
-	missPaths := b.fx.Paths
-	if len(missPaths) > b.cfg.misses {
-		missPaths = missPaths[:b.cfg.misses]
+	// First sight of small paths: the big ones have their own test.
+	var missPaths []string
+	for _, p := range b.fx.Paths {
+		if !slices.Contains(b.fx.Big, p) && len(missPaths) < b.cfg.misses {
+			missPaths = append(missPaths, p)
+		}
 	}
 
 	for rep := 0; rep < b.cfg.reps; rep++ {
@@ -71,6 +75,15 @@ func (b *bench) mirrorPhase(ctx context.Context) error {
 			}
 			b.record("miss_p50", "narinfo miss (first sight) p50 latency", "ms", "lower", c, stats.Durations(lat, 50))
 			b.record("miss_p99", "narinfo miss (first sight) p99 latency", "ms", "lower", c, stats.Durations(lat, 99))
+			// The NARs of those paths, also seen for the first time.
+			urls, err := narURLPaths(ctx, b.client, c.url, missPaths)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			if lat, err = getLatencies(ctx, b.client, c.url, urls); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			b.record("nar_miss_p50", "small NAR miss (first sight) p50 latency", "ms", "lower", c, stats.Durations(lat, 50))
 		}
 		for _, c := range order {
 			var ttfbs, totals []time.Duration
