@@ -9,7 +9,9 @@
 //
 // The database is opened read-only (modernc.org/sqlite, no cgo) in a way
 // that still sees Nix's write-ahead log, so paths Nix registers while the
-// Store is open become visible at once. Nothing here writes to the store.
+// Store is open become visible at once. That works for a user who may not
+// write the database directory too, such as a system user under
+// ProtectSystem=strict (see nixdb.go). Nothing here writes to the store.
 //
 // WriteNAR serialises a path exactly as `nix-store --dump` does. It writes
 // the small NAR framing through its own buffer and hands file bodies to

@@ -18,9 +18,8 @@ import (
 
 // Store reads one Nix store. It is safe for concurrent use.
 type Store struct {
-	root   string // prefix of every file path; "" for the system store
-	db     *sql.DB
-	byHash *sql.Stmt
+	root string // prefix of every file path; "" for the system store
+	db   *nixDB
 }
 
 // PathInfo is what the Nix database knows about a valid store path.
@@ -51,29 +50,19 @@ func Open(root string) (*Store, error) {
 	if _, err := os.Stat(dbPath); err != nil {
 		return nil, fmt.Errorf("open nix database: %w", err)
 	}
-	// mode=ro and query_only keep us from ever writing; no immutable=1,
-	// which would ignore the write-ahead log and miss recent registrations.
-	dsn := "file:" + dbPath + "?mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := openNixDB(dbPath)
 	if err != nil {
-		return nil, fmt.Errorf("open nix database %s: %w", dbPath, err)
-	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	stmt, err := db.Prepare(byHashQuery)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare query on nix database %s: %w", dbPath, err)
+		return nil, err
 	}
 	if root == "/" {
 		root = ""
 	}
-	return &Store{root: root, db: db, byHash: stmt}, nil
+	return &Store{root: root, db: db}, nil
 }
 
 // Close releases the database.
 func (s *Store) Close() error {
-	return errors.Join(s.byHash.Close(), s.db.Close())
+	return s.db.close()
 }
 
 // file returns where the files of a logical store path live.
@@ -95,7 +84,7 @@ func (s *Store) PathInfo(ctx context.Context, hashPart string) (*PathInfo, error
 		deriver, sigs, ca, refs sql.NullString
 		narSize                 sql.NullInt64
 	)
-	err := s.byHash.QueryRowContext(ctx, prefix).Scan(&info.ID, &info.Path, &hash, &regTime,
+	err := s.db.queryByHash(ctx, prefix, &info.ID, &info.Path, &hash, &regTime,
 		&deriver, &narSize, &sigs, &ca, &refs)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && !strings.HasPrefix(info.Path, prefix+"-") {
 		return nil, fmt.Errorf("path info %s: %w", hashPart, fs.ErrNotExist)
