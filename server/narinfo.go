@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -29,6 +30,12 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hashPart s
 	return ignoreClientGone(err)
 }
 
+// narInfoBytesMirror is a Mirror that keeps the narinfos it serves as bytes,
+// which spares writing them out again on every hit.
+type narInfoBytesMirror interface {
+	NarInfoBytes(ctx context.Context, hashPart string) ([]byte, error)
+}
+
 func (s *Server) findNarInfo(r *http.Request, hashPart string) ([]byte, error) {
 	if s.local != nil {
 		e, err := s.local.get(r.Context(), hashPart)
@@ -40,6 +47,9 @@ func (s *Server) findNarInfo(r *http.Request, hashPart string) ([]byte, error) {
 		}
 	}
 	if s.opts.Mirror != nil {
+		if mb, ok := s.opts.Mirror.(narInfoBytesMirror); ok {
+			return mb.NarInfoBytes(r.Context(), hashPart)
+		}
 		ni, err := s.opts.Mirror.NarInfo(r.Context(), hashPart)
 		if err != nil {
 			return nil, err
