@@ -16,12 +16,17 @@ type FillSpec struct {
 	// Compression as the narinfo says ("" means bzip2).
 	Compression string
 	// FileHash and FileSize describe the file as stored, when known (nil, 0
-	// otherwise). When FileHash is known it is what gets checked; else the
-	// file is decompressed and NarHash and NarSize are checked.
+	// otherwise). The narinfo signature does not cover them, so a file is
+	// stored only once decompressed and checked against NarHash and
+	// NarSize, which it covers. FileHash and FileSize are checked as the
+	// bytes arrive; when they match, followers get the last byte without
+	// waiting for the (possibly slower) NarHash check.
 	FileHash *nixhash.Hash
 	FileSize uint64
-	NarHash  *nixhash.Hash
-	NarSize  uint64
+	// NarHash and NarSize describe the decompressed NAR. A compression that
+	// cannot be decoded here is streamed without being stored.
+	NarHash *nixhash.Hash
+	NarSize uint64
 	// Fetch opens the upstream body. length is -1 when unknown. A file the
 	// upstream does not have is fs.ErrNotExist.
 	Fetch func(ctx context.Context) (body io.ReadCloser, length int64, err error)
@@ -46,23 +51,24 @@ type fill struct {
 	size    int64  // expected bytes, -1 when unknown
 	written int64
 	eof     bool // the upstream body ended (not yet verified)
+	fileOK  bool // FileHash and FileSize matched: followers may have the last byte
 	done    bool // committed (err nil) or failed
 	err     error
 	notify  chan struct{} // closed and replaced on every change
 }
 
 type fillState struct {
-	started, eof, done bool
-	size, written      int64
-	path               string
-	err                error
-	notify             <-chan struct{}
+	started, eof, fileOK, done bool
+	size, written              int64
+	path                       string
+	err                        error
+	notify                     <-chan struct{}
 }
 
 func (f *fill) state() fillState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fillState{f.started, f.eof, f.done, f.size, f.written, f.path, f.err, f.notify}
+	return fillState{f.started, f.eof, f.fileOK, f.done, f.size, f.written, f.path, f.err, f.notify}
 }
 
 // update changes the state under the lock and wakes every reader.
@@ -151,22 +157,23 @@ func (f *fill) download() error {
 	}
 	f.update(func() { f.started, f.size = true, size })
 
-	// Without FileHash, a reader of the temp file decompresses it beside
-	// the download to check NarHash, so the download never waits for it.
-	var narCheck chan error
-	if f.spec.FileHash == nil {
-		narCheck = make(chan error, 1)
-		r, err := f.join(ctx, true)
-		if err != nil {
-			return err
-		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			defer r.Close()
-			narCheck <- verifyNar(f.spec, r)
-		}()
+	// A second reader of the temp file decompresses it beside the download
+	// and checks NarHash and NarSize, the signed fields: nothing is
+	// committed without them, and the download never waits for it.
+	r, err := f.join(ctx, true)
+	if err != nil {
+		return err
 	}
+	nar := &narCheck{ch: make(chan error, 1)}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer r.Close()
+		if testHookNarCheck != nil {
+			testHookNarCheck()
+		}
+		nar.ch <- verifyNar(f.spec, r)
+	}()
 	var fileHash interface {
 		io.Writer
 		Sum([]byte) []byte
@@ -195,6 +202,10 @@ func (f *fill) download() error {
 			if size >= 0 && written > size {
 				return fmt.Errorf("%w: upstream sent more than %d bytes", ErrVerify, size)
 			}
+			// A NAR that fails to decode fails the download at once.
+			if _, err := nar.poll(); err != nil {
+				return err
+			}
 		}
 		if rerr == io.EOF {
 			break
@@ -212,18 +223,55 @@ func (f *fill) download() error {
 		if err := checkDigest("FileHash", f.spec.FileHash, fileHash.Sum(nil)); err != nil {
 			return err
 		}
-	}
-	if narCheck != nil {
-		select {
-		case err := <-narCheck:
-			if err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("check NarHash: %w", context.Cause(ctx))
+		// Nix checks NarHash itself, so followers need not wait for a
+		// decompression that may be slower than the download (xz). Should
+		// NarHash then fail, followers still reading are cut, and nothing
+		// is stored.
+		if _, err := nar.poll(); err != nil {
+			return err
 		}
+		f.update(func() { f.fileOK = true })
+	}
+	if err := nar.wait(ctx); err != nil {
+		return err
 	}
 	return f.w.Commit()
+}
+
+// testHookNarCheck, set only by tests, runs before each NarHash check.
+var testHookNarCheck func()
+
+// narCheck is the outcome of the NarHash check running beside a download.
+type narCheck struct {
+	ch   chan error // receives the one result
+	done bool
+	err  error
+}
+
+// poll returns the result if it has come, without waiting.
+func (n *narCheck) poll() (done bool, err error) {
+	if !n.done {
+		select {
+		case n.err = <-n.ch:
+			n.done = true
+		default:
+		}
+	}
+	return n.done, n.err
+}
+
+// wait returns the result once it has come, or the cause of ctx's end.
+func (n *narCheck) wait(ctx context.Context) error {
+	if done, err := n.poll(); done {
+		return err
+	}
+	select {
+	case n.err = <-n.ch:
+		n.done = true
+		return n.err
+	case <-ctx.Done():
+		return fmt.Errorf("check NarHash: %w", context.Cause(ctx))
+	}
 }
 
 // expectedSize is FileSize when the narinfo has it, else the upstream's

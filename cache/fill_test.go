@@ -280,27 +280,33 @@ func TestFillFaults(t *testing.T) {
 }
 
 func TestPassthroughUnverifiable(t *testing.T) {
-	c := openTest(t, Options{})
-	b := makeBlob(t, 100<<10, "none", false)
-	b.spec.Compression = "br" // cannot be decoded here, and no FileHash
-	key, _ := NarKey(b.key[:32], b.spec.NarHash, "br")
-	src := &fakeSource{data: b.file}
-	spec, done := specFor(b, src)
-	n, err := c.OpenNAR(context.Background(), key, spec)
-	if err != nil {
-		t.Fatal(err)
+	// br cannot be decoded here: NarHash cannot be checked, so the file is
+	// streamed but never stored, FileHash or not.
+	for _, withFileHash := range []bool{false, true} {
+		t.Run(map[bool]string{false: "narhash", true: "filehash"}[withFileHash], func(t *testing.T) {
+			c := openTest(t, Options{})
+			b := makeBlob(t, 100<<10, "none", withFileHash)
+			b.spec.Compression = "br"
+			key, _ := NarKey(b.key[:32], b.spec.NarHash, "br")
+			src := &fakeSource{data: b.file}
+			spec, done := specFor(b, src)
+			n, err := c.OpenNAR(context.Background(), key, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Stored() {
+				t.Fatal("unverifiable download stored")
+			}
+			if got := mustRead(t, n); !bytes.Equal(got, b.file) {
+				t.Fatal("pass-through content wrong")
+			}
+			n.Close()
+			if err := done.wait(t); err != nil {
+				t.Fatal(err)
+			}
+			assertNotStored(t, c, key)
+		})
 	}
-	if n.Stored() {
-		t.Fatal("unverifiable download stored")
-	}
-	if got := mustRead(t, n); !bytes.Equal(got, b.file) {
-		t.Fatal("pass-through content wrong")
-	}
-	n.Close()
-	if err := done.wait(t); err != nil {
-		t.Fatal(err)
-	}
-	assertNotStored(t, c, key)
 }
 
 func TestPassthroughChecksFileHash(t *testing.T) {
@@ -358,5 +364,119 @@ func TestCloseCancelsFills(t *testing.T) {
 	}
 	if _, err := c.OpenNAR(context.Background(), b.key, spec); !errors.Is(err, ErrStorage) {
 		t.Fatalf("OpenNAR after Close = %v", err)
+	}
+}
+
+func TestFillChecksNarHashDespiteFileHash(t *testing.T) {
+	// FileHash and FileSize are not signed: an upstream may give ones that
+	// match the bytes it serves while NarHash (signed) does not.
+	for _, comp := range []string{"none", "zstd", "xz", "gzip"} {
+		t.Run(comp, func(t *testing.T) {
+			c := openTest(t, Options{})
+			size := 256 << 10
+			if comp == "xz" {
+				size = 32 << 10
+			}
+			b := makeBlob(t, size, comp, true)
+			nar := append([]byte(nil), b.nar...)
+			nar[len(nar)/2] ^= 0x55
+			lie := *b
+			lie.file = compress(t, comp, nar)
+			lie.spec.FileHash, lie.spec.FileSize = sha(lie.file), uint64(len(lie.file))
+			spec, done := specFor(&lie, &fakeSource{data: lie.file, chunk: 16 << 10, delay: 2 * time.Millisecond})
+
+			// One follower reads one byte and then waits for the outcome;
+			// another reads as fast as it can.
+			waiting, err := c.OpenNAR(context.Background(), b.key, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer waiting.Close()
+			if _, err := io.ReadFull(waiting, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			fast, err := c.OpenNAR(context.Background(), b.key, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ferr := readAllNAR(t, fast)
+			fast.Close()
+			// It may get every byte once FileHash matched (Nix rejects them
+			// by NarHash), but never bytes other than the upstream's.
+			if ferr == nil && !bytes.Equal(got, lie.file) {
+				t.Fatalf("fast follower got %d wrong bytes", len(got))
+			}
+			if err := done.wait(t); !errors.Is(err, ErrVerify) || errors.Is(err, ErrStorage) {
+				t.Fatalf("download error = %v, want ErrVerify", err)
+			}
+			assertNotStored(t, c, b.key)
+			if rest, err := io.ReadAll(waiting); err == nil {
+				t.Fatalf("waiting follower read %d more bytes without error", len(rest))
+			}
+
+			// The next request downloads again, from a source that does not lie.
+			spec2, done2 := specFor(b, &fakeSource{data: b.file})
+			n, err := c.OpenNAR(context.Background(), b.key, spec2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustRead(t, n); !bytes.Equal(got, b.file) {
+				t.Fatal("retry read back wrong")
+			}
+			n.Close()
+			if err := done2.wait(t); err != nil {
+				t.Fatal(err)
+			}
+			hit, err := c.OpenNAR(context.Background(), b.key, nil)
+			if err != nil {
+				t.Fatalf("good file not stored: %v", err)
+			}
+			hit.Close()
+		})
+	}
+}
+
+func TestFillLastByteOnceFileHashMatches(t *testing.T) {
+	// With FileHash, followers get the last byte without waiting for the
+	// NarHash check; the file is committed only after it. Without, the
+	// last byte waits for the check.
+	for _, withFileHash := range []bool{true, false} {
+		t.Run(map[bool]string{true: "filehash", false: "narhash"}[withFileHash], func(t *testing.T) {
+			gate := make(chan struct{})
+			testHookNarCheck = func() { <-gate }
+			t.Cleanup(func() { testHookNarCheck = nil })
+			c := openTest(t, Options{})
+			release := sync.OnceFunc(func() { close(gate) })
+			t.Cleanup(release) // before Close, which waits for the check
+			b := makeBlob(t, 64<<10, "zstd", withFileHash)
+			spec, done := specFor(b, &fakeSource{data: b.file})
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			n, err := c.OpenNAR(ctx, b.key, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			got, err := readAllNAR(t, n)
+			if withFileHash && (err != nil || !bytes.Equal(got, b.file)) {
+				t.Fatalf("read %d bytes before the NarHash check: %v", len(got), err)
+			}
+			if !withFileHash && (!errors.Is(err, context.DeadlineExceeded) || len(got) != len(b.file)-1) {
+				t.Fatalf("read %d of %d bytes before the NarHash check: %v", len(got), len(b.file), err)
+			}
+			if hit, err := c.OpenNAR(context.Background(), b.key, nil); err == nil {
+				hit.Close()
+				t.Fatal("committed before the NarHash check")
+			}
+			release()
+			if err := done.wait(t); err != nil {
+				t.Fatal(err)
+			}
+			hit, err := c.OpenNAR(context.Background(), b.key, nil)
+			if err != nil {
+				t.Fatalf("not stored: %v", err)
+			}
+			hit.Close()
+		})
 	}
 }

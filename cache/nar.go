@@ -90,8 +90,10 @@ func (n *NAR) Size() int64 {
 }
 
 // Read follows the download: it returns bytes as soon as they are written,
-// holds back the last byte of a known size until the file is verified, and
-// returns the download's error (never a silent short read) when it fails.
+// holds back the last byte of a known size until the file is verified
+// (FileHash and FileSize when the narinfo has them, else NarHash and
+// NarSize), and returns the download's error (never a silent short read)
+// when it fails, also when NarHash fails after FileHash matched.
 func (n *NAR) Read(p []byte) (int, error) {
 	switch {
 	case n.pass != nil:
@@ -108,7 +110,7 @@ func (n *NAR) Read(p []byte) (int, error) {
 			return 0, st.err
 		}
 		limit := st.written
-		end := st.done || (n.internal && st.eof)
+		end := st.done || st.fileOK || (n.internal && st.eof)
 		if !end && st.size >= 0 && limit >= st.size {
 			limit = st.size - 1 // the last byte waits for verification
 		}
@@ -241,8 +243,9 @@ func (c *Cache) cannotStore(spec *FillSpec) string {
 	switch {
 	case !c.diskUsable():
 		return "cache disk refused recent writes"
-	case spec.FileHash == nil && !canDecode(spec.Compression):
-		return "cannot verify compression " + spec.Compression
+	case !canDecode(spec.Compression):
+		// NarHash, the signed field, could not be checked.
+		return "cannot decompress " + spec.Compression + " to check NarHash"
 	case c.opts.MaxSize > 0 && spec.FileSize > uint64(c.opts.MaxSize):
 		return "larger than the cache size limit"
 	case spec.FileSize > 0 && !c.roomFor(int64(spec.FileSize)):
