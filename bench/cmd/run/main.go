@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ type settings struct {
 	updateDoc bool
 	keep      bool
 	only      string
+	fromJSON  string
 	params    fixture.Params
 	reps      int
 	duration  time.Duration
@@ -63,6 +65,9 @@ func run(args []string) error {
 	cfg, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if cfg.fromJSON != "" {
+		return render(cfg)
 	}
 	if missing := missingTools(); len(missing) > 0 {
 		return fmt.Errorf("missing %s; install with: apt-get install nix-bin nginx-light wrk", strings.Join(missing, ", "))
@@ -104,18 +109,24 @@ func run(args []string) error {
 
 	rep := b.report(args, time.Since(start))
 	fmt.Println(rep.Markdown(""))
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	return publish(cfg, rep, stamp, b.logf)
+}
+
+// publish writes the results folder and, when asked, the document.
+func publish(cfg settings, rep *Report, stamp string, logf func(string, ...any)) error {
 	out := cfg.out
 	if out == "" {
+		var err error
 		if out, err = os.MkdirTemp("", "private-nix-cache-bench-results-"); err != nil {
 			return err
 		}
 	}
-	stamp := time.Now().UTC().Format("20060102T150405Z")
 	jsonFile, svgFile, _, err := rep.write(out, stamp)
 	if err != nil {
 		return err
 	}
-	b.logf("wrote %s and %s", jsonFile, svgFile)
+	logf("wrote %s and %s", jsonFile, svgFile)
 	if cfg.updateDoc {
 		rel, err := filepath.Rel(filepath.Dir(cfg.doc), svgFile)
 		if err != nil {
@@ -124,9 +135,35 @@ func run(args []string) error {
 		if err := updateDoc(cfg.doc, rep.Markdown(rel)); err != nil {
 			return err
 		}
-		b.logf("updated %s", cfg.doc)
+		logf("updated %s", cfg.doc)
 	}
 	return nil
+}
+
+// render loads a results file and writes its outputs again, with the
+// ratios recomputed from the measures.
+func render(cfg settings) error {
+	b, err := os.ReadFile(cfg.fromJSON)
+	if err != nil {
+		return err
+	}
+	rep := &Report{}
+	if err := json.Unmarshal(b, rep); err != nil {
+		return fmt.Errorf("%s: %w", cfg.fromJSON, err)
+	}
+	rep.index = map[string]*Measure{}
+	measures := map[string]*Measure{}
+	for _, m := range rep.Measures {
+		rep.index[m.ID] = m
+		measures[m.ID] = m
+	}
+	rep.Ratios = computeRatios(measures)
+	stamp := strings.TrimSuffix(filepath.Base(cfg.fromJSON), ".json")
+	if stamp == "latest" {
+		stamp = "rendered-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	return publish(cfg, rep, stamp, logf)
 }
 
 func parseFlags(args []string) (settings, error) {
@@ -141,6 +178,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&updateDoc, "update-doc", "", "write the summary into --doc: true or false (default: true for a full run)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp folder (server logs, nginx configs)")
 	fs.StringVar(&cfg.only, "only", "", "run one phase: mirror or local")
+	fs.StringVar(&cfg.fromJSON, "from-json", "", "measure nothing: render the tables, chart and document again from a results `FILE`")
 	fs.IntVar(&small, "small", 0, "small paths in the fixture (default 1000, quick 30)")
 	fs.IntVar(&bigCount, "big-count", 0, "big paths in the fixture (default 2, quick 1)")
 	fs.IntVar(&bigMB, "big-mb", 0, "MiB per big path (default 200, quick 5)")
@@ -154,7 +192,7 @@ func parseFlags(args []string) (settings, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.server == "" {
+	if cfg.server == "" && cfg.fromJSON == "" {
 		return cfg, fmt.Errorf("--server is required")
 	}
 	def := func(v *int, full, quick int) {

@@ -13,7 +13,7 @@ func TestComputeRatios(t *testing.T) {
 			"ours": stats.Of([]float64{130, 120, 140}), "nginx": stats.Of([]float64{100, 100, 100})}},
 		"closure_cold": {ID: "closure_cold", Better: "lower", Values: map[string]stats.Summary{
 			"ours": stats.Of([]float64{12}), "ref": stats.Of([]float64{10}), "nginx": stats.Of([]float64{11})}},
-		"ttfb": {ID: "ttfb", Better: "lower", Values: map[string]stats.Summary{
+		"ttfb": {ID: "ttfb", Better: "lower", Unit: "ms", Values: map[string]stats.Summary{
 			"ours": stats.Of([]float64{14}), "ref": stats.Of([]float64{5})}},
 	}
 	got := map[string]Ratio{}
@@ -30,7 +30,7 @@ func TestComputeRatios(t *testing.T) {
 		{"hit_rps/nginx", 1.3, 1.2, 1.4, 1.25, ptr(true)},
 		{"closure_cold/ref", 1.2, 1.2, 1.2, 1.10, ptr(false)},
 		{"closure_cold/nginx", 12.0 / 11, 12.0 / 11, 12.0 / 11, 0, nil},
-		{"ttfb/ref", 14.0 / 5, 14.0 / 5, 14.0 / 5, 15.0 / 5, ptr(true)}, // within 10 ms of 5 ms
+		{"ttfb/ref", 14.0 / 15, 14.0 / 15, 14.0 / 15, 1, ptr(true)}, // within 10 ms of 5 ms
 	}
 	for _, tt := range tests {
 		r, ok := got[tt.id]
@@ -45,6 +45,9 @@ func TestComputeRatios(t *testing.T) {
 		if (r.Met == nil) != (tt.met == nil) || (r.Met != nil && *r.Met != *tt.met) {
 			t.Errorf("%s met = %v, want %v", tt.id, deref(r.Met), deref(tt.met))
 		}
+	}
+	if n := got["ttfb/ref"].Note; n != "+9.0 ms vs upstream" {
+		t.Errorf("ttfb note = %q", n)
 	}
 	if _, ok := got["hit_p99/nginx"]; ok {
 		t.Errorf("ratio for a measure that was not taken")

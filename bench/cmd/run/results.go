@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/private-nix-cache/private-nix-cache/bench/internal/stats"
 )
@@ -31,6 +32,7 @@ type Ratio struct {
 	Target  float64 `json:"target,omitempty"` // 0: none
 	TargetS string  `json:"target_text,omitempty"`
 	Met     *bool   `json:"met,omitempty"`
+	Note    string  `json:"note,omitempty"` // shown beside the ratio
 }
 
 // ratio builds ours ÷ other for a measure; target 0 means none.
@@ -92,8 +94,15 @@ func fmtSummary(s stats.Summary) string {
 }
 
 func fmtRatio(r Ratio) string {
+	s := fmt.Sprintf("%.2f× (%.2f–%.2f)", r.Median, r.Min, r.Max)
 	if r.Min == r.Max {
-		return fmt.Sprintf("%.2f×", r.Median)
+		s = fmt.Sprintf("%.2f×", r.Median)
 	}
-	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r.Median, r.Min, r.Max)
+	if r.Note != "" {
+		s += "; " + r.Note
+	}
+	if strings.HasPrefix(r.Of, "ours ÷ (") {
+		s = strings.TrimPrefix(r.Of, "ours ") + " " + s
+	}
+	return s
 }
