@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/nix-community/go-nix/pkg/nixhash"
@@ -15,6 +17,12 @@ import (
 // maxLocalEntries bounds the memory of signed narinfos (about 1 KiB each).
 const maxLocalEntries = 1 << 16
 
+// recheckAfter is how long a remembered path is trusted to still exist. A
+// check is a syscall, a tenth of the cost of a narinfo hit; a path the
+// garbage collector removed is announced for at most this long (its NAR
+// then answers 404, which clients take as "not here").
+const recheckAfter = time.Second
+
 // localEntry is a signed narinfo of the local store, remembered so that a
 // repeat costs neither a database query nor a signature.
 type localEntry struct {
@@ -22,6 +30,7 @@ type localEntry struct {
 	narHash   string // nixbase32, as it appears in our NAR URLs
 	narSize   uint64
 	body      []byte
+	checked   atomic.Int64 // unix nanoseconds of the last existence check
 }
 
 // localNarInfos builds and remembers the narinfos of the local store.
@@ -45,7 +54,12 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 	e := l.entries[hashPart]
 	l.mu.RUnlock()
 	if e != nil {
+		now := time.Now().UnixNano()
+		if now-e.checked.Load() < int64(recheckAfter) {
+			return e, nil
+		}
 		if l.store.Exists(e.storePath) {
+			e.checked.Store(now)
 			return e, nil
 		}
 		l.forget(hashPart)
@@ -70,6 +84,7 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 		return nil, fmt.Errorf("sign %s: %w", pi.Path, err)
 	}
 	e = &localEntry{storePath: pi.Path, narHash: narHash, narSize: pi.NarSize, body: ni.Bytes()}
+	e.checked.Store(time.Now().UnixNano())
 	l.remember(hashPart, e)
 	return e, nil
 }

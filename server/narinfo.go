@@ -19,16 +19,23 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hashPart s
 	if err != nil {
 		return err
 	}
+	// Assigned directly: the hot path of the whole server, and the keys
+	// are already in canonical form.
 	h := w.Header()
-	h.Set("Content-Type", "text/x-nix-narinfo")
-	h.Set("Cache-Control", "public, max-age=60")
-	h.Set("Content-Length", itoa(int64(len(body))))
+	h["Content-Type"] = narInfoType
+	h["Cache-Control"] = narInfoCacheControl
+	h["Content-Length"] = []string{itoa(int64(len(body)))}
 	if r.Method == http.MethodHead {
 		return nil
 	}
 	_, err = w.Write(body)
 	return ignoreClientGone(err)
 }
+
+var (
+	narInfoType         = []string{"text/x-nix-narinfo"}
+	narInfoCacheControl = []string{"public, max-age=60"}
+)
 
 // narInfoBytesMirror is a Mirror that keeps the narinfos it serves as bytes,
 // which spares writing them out again on every hit.

@@ -139,6 +139,7 @@ func TestNarInfoSignedAndRemembered(t *testing.T) {
 		t.Errorf("a repeat asked the database again: %d queries", st.queries)
 	}
 	st.gone = true
+	s.local.entries[testHash].checked.Store(0) // as if the last check were long ago
 	if rec := do(t, s, "GET", "/"+testHash+".narinfo"); rec.Code != 404 {
 		t.Errorf("collected path still announced: %d", rec.Code)
 	}
