@@ -34,15 +34,15 @@ func Verify(body io.Reader, compression string, narHash *nixhash.Hash, narSize u
 	defer closeDec()
 	h := sha256.New()
 	n, err := io.Copy(h, dec)
+	// Read the body to its end whatever the decompressor said: a server
+	// that finds bad bytes cuts the response after them, and only a body
+	// that arrived whole proves anything about the server.
+	_, _ = io.Copy(io.Discard, cr)
 	if cr.err != nil {
 		return cr.n, fmt.Errorf("%w: %w", ErrTransport, cr.err)
 	}
 	if err != nil {
 		return cr.n, fmt.Errorf("%w: decompress %s: %v", ErrMismatch, compression, err)
-	}
-	// Drain what the decompressor left, so trailing garbage or a cut shows.
-	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return cr.n, fmt.Errorf("%w: %w", ErrTransport, err)
 	}
 	if uint64(n) != narSize {
 		return cr.n, fmt.Errorf("%w: NAR size %d, narinfo says %d", ErrMismatch, n, narSize)

@@ -59,6 +59,9 @@ func TestVerify(t *testing.T) {
 			{"corrupt", bytes.NewReader(flipped), uint64(len(nar)), ErrMismatch},
 			{"short success", bytes.NewReader(body[:len(body)/2]), uint64(len(nar)), ErrMismatch},
 			{"cut", cutReader{bytes.NewReader(body[:len(body)/2])}, uint64(len(nar)), ErrTransport},
+			// The server cuts a body it found bad: the client must not
+			// take the bad bytes before the cut for a delivered NAR.
+			{"corrupt then cut", cutReader{bytes.NewReader(flipped[:len(flipped)-1])}, uint64(len(nar)), ErrTransport},
 			{"wrong size", bytes.NewReader(body), uint64(len(nar)) + 1, ErrMismatch},
 		}
 		for _, tt := range tests {
