@@ -203,7 +203,7 @@ func (f *fill) download() error {
 				return fmt.Errorf("%w: upstream sent more than %d bytes", ErrVerify, size)
 			}
 			// A NAR that fails to decode fails the download at once.
-			if _, err := nar.poll(); err != nil {
+			if _, err := nar.poll(); errors.Is(err, ErrVerify) {
 				return err
 			}
 		}
@@ -228,14 +228,27 @@ func (f *fill) download() error {
 		// NarHash then fail, followers still reading are cut, and nothing
 		// is stored.
 		if _, err := nar.poll(); err != nil {
-			return err
+			return narCheckFailed(ctx, err)
 		}
 		f.update(func() { f.fileOK = true })
 	}
 	if err := nar.wait(ctx); err != nil {
-		return err
+		return narCheckFailed(ctx, err)
 	}
 	return f.w.Commit()
+}
+
+// narCheckFailed says whom to blame when the NarHash check failed: the
+// content (ErrVerify), the download's end (its cause), else the reading of
+// the temp file (ErrStorage).
+func narCheckFailed(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, ErrVerify) || errors.Is(err, ErrStorage):
+		return err
+	case ctx.Err() != nil:
+		return fmt.Errorf("check NarHash: %w", context.Cause(ctx))
+	}
+	return fmt.Errorf("check NarHash: %w: %w", ErrStorage, err)
 }
 
 // testHookNarCheck, set only by tests, runs before each NarHash check.
@@ -270,7 +283,7 @@ func (n *narCheck) wait(ctx context.Context) error {
 		n.done = true
 		return n.err
 	case <-ctx.Done():
-		return fmt.Errorf("check NarHash: %w", context.Cause(ctx))
+		return context.Cause(ctx)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -257,6 +258,9 @@ func TestFillFaults(t *testing.T) {
 			if errors.Is(derr, ErrStorage) {
 				t.Fatalf("upstream fault reported as a storage failure: %v", derr)
 			}
+			if tt.wantErr == nil && errors.Is(derr, ErrVerify) {
+				t.Fatalf("transient fault reported as wrong content: %v", derr)
+			}
 			if d := time.Since(start); d > 3*time.Second {
 				t.Fatalf("failure took %s", d)
 			}
@@ -478,5 +482,39 @@ func TestFillLastByteOnceFileHashMatches(t *testing.T) {
 			}
 			hit.Close()
 		})
+	}
+}
+
+func TestVerifyNarBlamesContentOnly(t *testing.T) {
+	for _, comp := range []string{"none", "zstd", "gzip"} {
+		b := makeBlob(t, 64<<10, comp, false)
+		corrupt := append([]byte(nil), b.file...)
+		corrupt[len(corrupt)/2] ^= 0x55
+		readFail := errors.New("read failed")
+		tests := []struct {
+			name   string
+			r      io.Reader
+			verify bool // want ErrVerify
+			cause  error
+		}{
+			{"good", bytes.NewReader(b.file), false, nil},
+			{"corrupt", bytes.NewReader(corrupt), true, nil},
+			{"truncated", bytes.NewReader(b.file[:len(b.file)/2]), true, nil},
+			{"read error", io.MultiReader(bytes.NewReader(b.file[:len(b.file)/2]), iotest.ErrReader(readFail)), false, readFail},
+		}
+		for _, tt := range tests {
+			t.Run(comp+"/"+tt.name, func(t *testing.T) {
+				err := verifyNar(&b.spec, tt.r)
+				if got := errors.Is(err, ErrVerify); got != tt.verify {
+					t.Fatalf("verifyNar = %v, ErrVerify %v, want %v", err, got, tt.verify)
+				}
+				if tt.cause != nil && !errors.Is(err, tt.cause) {
+					t.Fatalf("verifyNar = %v, want %v", err, tt.cause)
+				}
+				if tt.name == "good" && err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 }

@@ -69,7 +69,9 @@ func checkDigest(what string, want *nixhash.Hash, got []byte) error {
 }
 
 // verifyNar decompresses the NAR file read from r and checks NarHash and
-// NarSize. It reads r to its end.
+// NarSize. It reads r to its end. Only content that does not match is
+// ErrVerify; a failure to read r (a cancelled download, a disk error) is
+// returned as it is.
 func verifyNar(spec *FillSpec, r io.Reader) error {
 	if spec.NarHash == nil {
 		return fmt.Errorf("%w: narinfo has no NarHash", ErrVerify)
@@ -78,12 +80,19 @@ func verifyNar(spec *FillSpec, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	d, err := decoder(spec.Compression, r)
+	src := &sourceReader{r: r}
+	d, err := decoder(spec.Compression, src)
+	if src.err != nil {
+		return fmt.Errorf("read NAR file: %w", src.err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: decompress %s: %w", ErrVerify, spec.Compression, err)
 	}
 	defer d.Close()
 	n, err := io.Copy(h, d)
+	if src.err != nil {
+		return fmt.Errorf("read NAR file: %w", src.err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: decompress %s: %w", ErrVerify, spec.Compression, err)
 	}
@@ -98,4 +107,19 @@ func verifyNar(spec *FillSpec, r io.Reader) error {
 		return err
 	}
 	return nil
+}
+
+// sourceReader remembers a failure of the reader under a decoder, which
+// the decoder may report as corrupt input.
+type sourceReader struct {
+	r   io.Reader
+	err error // the first error other than io.EOF
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }
