@@ -120,12 +120,34 @@ func (m *Mirror) Close() error {
 // fs.ErrNotExist-wrapped, but only a miss on every upstream is remembered
 // (for the cache's NegativeTTL); an unavailable upstream is not.
 func (m *Mirror) NarInfo(ctx context.Context, hashPart string) (*narinfo.NarInfo, error) {
+	e, err := m.narInfoEntry(ctx, hashPart)
+	if err != nil {
+		return nil, err
+	}
+	return e.NarInfo.Clone(), nil
+}
+
+// NarInfoBytes is NarInfo as the exact bytes to serve, the ones stored,
+// so that a hit costs no serialisation. The bytes are shared: do not
+// modify them.
+func (m *Mirror) NarInfoBytes(ctx context.Context, hashPart string) ([]byte, error) {
+	e, err := m.narInfoEntry(ctx, hashPart)
+	if err != nil {
+		return nil, err
+	}
+	if e.Raw == nil {
+		return e.NarInfo.Bytes(), nil
+	}
+	return e.Raw, nil
+}
+
+func (m *Mirror) narInfoEntry(ctx context.Context, hashPart string) (*cache.NarInfoEntry, error) {
 	if !narinfo.ValidHashPart(hashPart) {
 		return nil, fmt.Errorf("narinfo %q: %w", hashPart, fs.ErrNotExist)
 	}
 	e, err := m.cache.NarInfo(hashPart)
 	if err == nil {
-		return e.NarInfo.Clone(), nil
+		return e, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		m.log.Warn("read cached narinfo; asking upstreams", "hash", hashPart, "err", err)
@@ -133,11 +155,7 @@ func (m *Mirror) NarInfo(ctx context.Context, hashPart string) (*narinfo.NarInfo
 	if m.cache.Negative(hashPart) {
 		return nil, fmt.Errorf("narinfo %s: %w (negative entry)", hashPart, fs.ErrNotExist)
 	}
-	e, err = m.lookup(ctx, hashPart)
-	if err != nil {
-		return nil, err
-	}
-	return e.NarInfo.Clone(), nil
+	return m.lookup(ctx, hashPart)
 }
 
 // lookup asks the upstreams once for hashPart, whatever the number of
@@ -210,7 +228,7 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 			return nil, fmt.Errorf("sign narinfo %s: %w", hashPart, err)
 		}
 	}
-	e := cache.NarInfoEntry{NarInfo: ni, Key: key, Upstream: found.Upstream.Name(), UpstreamURL: upstreamURL}
+	e := cache.NarInfoEntry{NarInfo: ni, Raw: ni.Bytes(), Key: key, Upstream: found.Upstream.Name(), UpstreamURL: upstreamURL}
 	if err := m.cache.PutNarInfo(e); err != nil {
 		m.log.Warn("store narinfo", "hash", hashPart, "err", err)
 	}
