@@ -7,10 +7,17 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
 
 func randomBytes(seed uint64, n int) []byte {
@@ -203,4 +210,127 @@ func TestNarHashVerifiedWithoutFileHash(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNarHashCheckedDespiteLyingFileHash(t *testing.T) {
+	// FileHash and FileSize are not signed. The first upstream serves a
+	// validly signed narinfo (NarHash of the real content) whose FileHash
+	// and FileSize match the corrupt file it serves: the file must not be
+	// stored, the upstream must be skipped for the path, and the second
+	// upstream must serve the next request.
+	for _, comp := range []string{"none", "zstd", "xz"} {
+		t.Run(comp, func(t *testing.T) {
+			key := newKey(t, "upstream-test-1")
+			content := randomBytes(5, 256<<10)
+			if comp == "xz" {
+				content = content[:64<<10] // the test's xz encoder is slow
+			}
+			good := t.TempDir()
+			p := upstreamtest.WriteCache(good, key.secret, map[string][]byte{"payload": content}, comp)[0]
+			bad, corrupt := lyingCopy(t, good, p, key, content, comp)
+
+			e := newEnv(t, envOptions{dir: good, upstreamPublicKey: key.public, upstreams: 2, upstreamDirs: []string{bad, good}})
+			want := e.upstreamFile(p)
+			ni := e.narInfo(p)
+			if ni.FileSize != uint64(len(corrupt)) {
+				t.Fatalf("narinfo not from the lying upstream (FileSize %d)", ni.FileSize)
+			}
+			resp, body, err := e.get(ni.URL)
+			// All bytes may arrive once FileHash matched (Nix rejects them
+			// by NarHash), but never other bytes than the upstream's.
+			if err == nil && resp.StatusCode == http.StatusOK && !bytes.Equal(body, corrupt) {
+				t.Fatalf("200 with %d unexpected bytes", len(body))
+			}
+			hp := hashPart(p)
+			deadline := time.Now().Add(10 * time.Second)
+			for !e.mirror.isStale(hp) {
+				if time.Now().After(deadline) {
+					t.Fatal("lying upstream never marked bad")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			name := strings.TrimPrefix(ni.URL, URLPrefix)
+			if n, err := e.cache.OpenNAR(context.Background(), name, nil); err == nil {
+				n.Close()
+				t.Fatal("corrupt NAR stored")
+			}
+			tmp, _ := os.ReadDir(filepath.Join(e.cacheOp.Dir, "tmp"))
+			if len(tmp) > 0 {
+				t.Fatalf("temp files left: %d", len(tmp))
+			}
+
+			resp, body, err = e.get(ni.URL)
+			if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
+				t.Fatalf("second GET: %v, %d bytes", err, len(body))
+			}
+			if n := e.ups[0].Requests("/nar/"); n != 1 {
+				t.Errorf("lying upstream asked %d times for the NAR, want 1", n)
+			}
+			if e.ups[1].Requests("/nar/") == 0 {
+				t.Fatal("second upstream never asked")
+			}
+			e.waitStored(name)
+			n, err := e.cache.OpenNAR(context.Background(), name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := io.ReadAll(n.File())
+			n.Close()
+			if !bytes.Equal(stored, want) {
+				t.Fatal("wrong bytes stored")
+			}
+			if got := e.narInfo(p); got.FileSize != uint64(len(want)) {
+				t.Errorf("narinfo still from the lying upstream (FileSize %d)", got.FileSize)
+			}
+		})
+	}
+}
+
+// lyingCopy copies the upstream cache folder good and makes the NAR of
+// storePath a valid compressed NAR of content with one byte flipped, its
+// narinfo re-signed with key (NarHash unchanged) and carrying the FileHash
+// and FileSize of that corrupt file. It returns the folder and the file.
+func lyingCopy(t testing.TB, good, storePath string, key keyPair, content []byte, comp string) (string, []byte) {
+	t.Helper()
+	bad := t.TempDir()
+	if err := os.CopyFS(bad, os.DirFS(good)); err != nil {
+		t.Fatal(err)
+	}
+	// A cache of the flipped content gives a correctly compressed file.
+	flipped := append([]byte(nil), content...)
+	flipped[len(flipped)/2] ^= 0x55
+	scratch := t.TempDir()
+	sp := upstreamtest.WriteCache(scratch, key.secret, map[string][]byte{"payload": flipped}, comp)[0]
+	readNarInfo := func(dir, p string) (string, *narinfo.NarInfo) {
+		name := filepath.Join(dir, hashPart(p)+".narinfo")
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ni, err := narinfo.ParseBytes(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return name, ni
+	}
+	_, sni := readNarInfo(scratch, sp)
+	corrupt, err := os.ReadFile(filepath.Join(scratch, sni.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, ni := readNarInfo(bad, storePath)
+	if err := os.WriteFile(filepath.Join(bad, ni.URL), corrupt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(corrupt)
+	ni.FileHash = nixhash.MustNewHash(nixhash.SHA256, sum[:])
+	ni.FileSize = uint64(len(corrupt))
+	ni.Sigs = nil
+	if err := ni.Sign(key.secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, ni.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return bad, corrupt
 }

@@ -77,6 +77,9 @@ type envOptions struct {
 	// written from files, signed by upstreamPublicKey.
 	dir               string
 	upstreamPublicKey string
+	// upstreamDirs, when set, gives upstream i the cache folder
+	// upstreamDirs[i] instead of dir.
+	upstreamDirs []string
 }
 
 func newEnvFromDir(t testing.TB, dir, publicKey string) *env {
@@ -103,8 +106,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.prepare(e.dir)
 	}
 	var cfgs []upstream.Config
-	for range o.upstreams {
-		s := upstreamtest.New(t, e.dir)
+	for i := range o.upstreams {
+		dir := e.dir
+		if i < len(o.upstreamDirs) {
+			dir = o.upstreamDirs[i]
+		}
+		s := upstreamtest.New(t, dir)
 		e.ups = append(e.ups, s)
 		cfgs = append(cfgs, upstream.Config{URL: s.URL, PublicKeys: []string{e.upKey.public}})
 	}
