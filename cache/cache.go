@@ -100,7 +100,8 @@ type Cache struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // fills and the flusher
 
-	hot *hotNarInfos
+	hot     *hotNarInfos
+	pending *pendingIndex // index changes not yet written
 
 	mu         sync.Mutex
 	files      map[string]*fileEntry // committed NAR files by key
@@ -132,6 +133,7 @@ func Open(opts Options) (*Cache, error) {
 		narDir:     filepath.Join(opts.Dir, "nar"),
 		tmpDir:     filepath.Join(opts.Dir, "tmp"),
 		hot:        newHotNarInfos(opts.HotNarInfos),
+		pending:    newPendingIndex(),
 		files:      make(map[string]*fileEntry),
 		fills:      make(map[string]*fill),
 		touchedNar: make(map[string]int64),
@@ -150,9 +152,6 @@ func Open(opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open cache index %s: %w", dbPath, err)
 	}
-	// Batch coalesces concurrent writers; a short delay keeps a lone
-	// writer fast.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	c.db = db
 	if err := c.initIndex(); err != nil {
 		db.Close()
@@ -166,13 +165,14 @@ func Open(opts Options) (*Cache, error) {
 	c.evict()
 	c.updateGauges()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.diskLoop()
 	c.wg.Add(1)
 	go c.flushLoop()
 	return c, nil
 }
 
-// Close cancels the downloads in progress, writes pending last-access times
-// and closes the index. Files already handed out stay readable.
+// Close cancels the downloads in progress, writes pending index changes and
+// last-access times, and closes the index. Files already handed out stay readable.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -183,6 +183,7 @@ func (c *Cache) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	c.closePending()
 	err := c.flushTouches()
 	if cerr := c.db.Close(); err == nil {
 		err = cerr

@@ -90,54 +90,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // Commit syncs the temp file, renames it into place, syncs the folder and
-// records it in the index, then evicts down to MaxSize.
-func (w *Writer) Commit() error {
-	if w.closed {
-		return errors.New("commit: writer already closed")
-	}
-	w.closed = true
-	c := w.c
-	fail := func(step string, err error) error {
-		w.f.Close()
-		os.Remove(w.tmp)
-		c.diskFailed(err)
-		return fmt.Errorf("commit %s: %s: %w: %w", w.key, step, ErrStorage, err)
-	}
-	if err := w.f.Sync(); err != nil {
-		return fail("sync", err)
-	}
-	if err := w.f.Close(); err != nil {
-		return fail("close", err)
-	}
-	final := c.narPath(w.key)
-	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail("mkdir", err)
-	}
-	if err := os.Rename(w.tmp, final); err != nil {
-		return fail("rename", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fail("sync folder", err)
-	}
-	w.committed = true
-	now := time.Now().UnixNano()
-	c.mu.Lock()
-	if old := c.files[w.key]; old != nil {
-		c.total -= old.size
-	}
-	c.files[w.key] = &fileEntry{size: w.n, atime: now}
-	c.total += w.n
-	c.mu.Unlock()
-	c.diskRecovered()
-	if err := c.putNarFile(w.key, fileEntry{size: w.n, atime: now}); err != nil {
-		// The file is in place; reconcile at the next open removes it.
-		return fmt.Errorf("commit %s: index: %w: %w", w.key, ErrStorage, err)
-	}
-	c.evict()
-	c.updateGauges()
-	return nil
-}
+// records it in the index, then evicts down to MaxSize. Commits run one
+// batch at a time in the cache's disk goroutine (see commit.go).
+func (w *Writer) Commit() error { return w.commit(nil) }
 
 // Cancel drops the temp file unless committed. It may be called many times.
 func (w *Writer) Cancel() {

@@ -135,27 +135,23 @@ func (c *Cache) reconcile() error {
 	return nil
 }
 
-// putNarFile records a committed NAR file.
+// putNarFile records a committed NAR file. The entry is written in the
+// background: lost in a crash, the file is removed at the next Open.
 func (c *Cache) putNarFile(key string, e fileEntry) error {
 	v, err := json.Marshal(narRecord{Size: e.size, Atime: e.atime, Complete: true})
 	if err != nil {
 		return err
 	}
-	return c.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketNar).Put([]byte(key), v)
-	})
+	return c.pending.changeNar(key, v)
 }
 
 func (c *Cache) deleteNarFiles(keys []string) error {
-	return c.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNar)
-		for _, k := range keys {
-			if err := b.Delete([]byte(k)); err != nil {
-				return err
-			}
+	for _, k := range keys {
+		if err := c.pending.changeNar(k, nil); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // flushTouches writes the batched last-access times to the index.

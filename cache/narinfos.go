@@ -34,6 +34,15 @@ func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 		c.m.hits.WithLabelValues("narinfo").Inc()
 		return e, nil
 	}
+	if m, ok := c.pending.lookupMeta(hashPart); ok && (m.narInfo != nil || m.delNarInfo) {
+		if m.narInfo == nil {
+			c.m.misses.WithLabelValues("narinfo").Inc()
+			return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
+		}
+		c.hot.put(hashPart, m.narInfo)
+		c.m.hits.WithLabelValues("narinfo").Inc()
+		return m.narInfo, nil
+	}
 	var rec *narInfoRecord
 	err := c.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketNarInfo).Get([]byte(hashPart))
@@ -69,6 +78,8 @@ func (c *Cache) touchNarInfo(hashPart string, now int64) {
 
 // PutNarInfo stores a narinfo under its hash part, replacing any previous
 // one and clearing a negative entry. e.NarInfo must not be modified after.
+// It is served at once; the index is written in the background (see
+// pending.go), so an error means only that the cache is closed.
 func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 	if e.NarInfo == nil || !validKey(e.Key) {
 		return fmt.Errorf("put narinfo: invalid entry (key %q)", e.Key)
@@ -82,18 +93,13 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 	if err != nil {
 		return err
 	}
-	// In memory even if the index write fails (disk full): it is served
-	// from there while it stays hot.
 	c.hot.put(hashPart, &e)
-	err = c.db.Batch(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketNegative).Delete([]byte(hashPart)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketNarInfo).Put([]byte(hashPart), v)
+	err = c.pending.changeMeta(hashPart, func(m *metaChange) {
+		m.narInfo, m.record, m.delNarInfo = &e, v, false
+		m.negative, m.delNegative = nil, true
 	})
 	if err != nil {
-		c.diskFailed(err)
-		return fmt.Errorf("put narinfo %s: %w: %w", hashPart, ErrStorage, err)
+		return fmt.Errorf("put narinfo %s: %w", hashPart, err)
 	}
 	return nil
 }
@@ -102,16 +108,19 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 // key, is left to eviction).
 func (c *Cache) DeleteNarInfo(hashPart string) error {
 	c.hot.remove(hashPart)
-	present := false
-	_ = c.db.View(func(tx *bolt.Tx) error {
-		present = tx.Bucket(bucketNarInfo).Get([]byte(hashPart)) != nil
-		return nil
-	})
+	m, pending := c.pending.lookupMeta(hashPart)
+	present := pending && m.narInfo != nil
+	if !present && !(pending && m.delNarInfo) {
+		_ = c.db.View(func(tx *bolt.Tx) error {
+			present = tx.Bucket(bucketNarInfo).Get([]byte(hashPart)) != nil
+			return nil
+		})
+	}
 	if !present {
 		return nil // no write for the common case
 	}
-	err := c.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketNarInfo).Delete([]byte(hashPart))
+	err := c.pending.changeMeta(hashPart, func(m *metaChange) {
+		m.narInfo, m.record, m.delNarInfo = nil, nil, true
 	})
 	if err != nil {
 		return fmt.Errorf("delete narinfo %s: %w", hashPart, err)
@@ -123,10 +132,14 @@ func (c *Cache) DeleteNarInfo(hashPart string) error {
 func (c *Cache) Negative(hashPart string) bool {
 	var exp time.Time
 	var ok bool
-	_ = c.db.View(func(tx *bolt.Tx) error {
-		exp, ok = decodeExpiry(tx.Bucket(bucketNegative).Get([]byte(hashPart)))
-		return nil
-	})
+	if m, found := c.pending.lookupMeta(hashPart); found && (m.negative != nil || m.delNegative) {
+		exp, ok = decodeExpiry(m.negative)
+	} else {
+		_ = c.db.View(func(tx *bolt.Tx) error {
+			exp, ok = decodeExpiry(tx.Bucket(bucketNegative).Get([]byte(hashPart)))
+			return nil
+		})
+	}
 	if ok && time.Now().Before(exp) {
 		c.m.hits.WithLabelValues("negative").Inc()
 		return true
@@ -135,11 +148,12 @@ func (c *Cache) Negative(hashPart string) bool {
 	return false
 }
 
-// PutNegative records that no upstream has hashPart, for NegativeTTL.
+// PutNegative records that no upstream has hashPart, for NegativeTTL. It
+// takes effect at once; the index is written in the background.
 func (c *Cache) PutNegative(hashPart string) error {
 	v := encodeExpiry(time.Now().Add(c.opts.NegativeTTL))
-	err := c.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketNegative).Put([]byte(hashPart), v)
+	err := c.pending.changeMeta(hashPart, func(m *metaChange) {
+		m.negative, m.delNegative = v, false
 	})
 	if err != nil {
 		return fmt.Errorf("put negative entry %s: %w", hashPart, err)

@@ -1,0 +1,129 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File commits are batched: the disk goroutine syncs every file of a
+// batch, renames them, syncs each folder once and records them, so that a
+// burst of small NARs costs a few journal commits rather than several per
+// file, and at most one goroutine waits in fsync (with two cores, each one
+// waiting holds a processor until the scheduler notices).
+
+// commitReq is one Writer waiting for its commit.
+type commitReq struct {
+	w       *Writer
+	renamed func(final string) // called once the file is in place; may be nil
+	result  chan error         // buffered(1)
+	final   string
+	err     error
+}
+
+// commit is Commit, calling renamed (when not nil) with the final path as
+// soon as the file is there, before its folder is synced.
+func (w *Writer) commit(renamed func(final string)) error {
+	if w.closed {
+		return errors.New("commit: writer already closed")
+	}
+	w.closed = true
+	r := &commitReq{w: w, renamed: renamed, result: make(chan error, 1)}
+	p := w.c.pending
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		w.f.Close()
+		os.Remove(w.tmp)
+		return fmt.Errorf("commit %s: %w: cache closed", w.key, ErrStorage)
+	}
+	p.commits = append(p.commits, r)
+	p.mu.Unlock()
+	p.signal()
+	return <-r.result
+}
+
+// commitFiles commits the files waiting and returns how many there were.
+func (c *Cache) commitFiles() int {
+	p := c.pending
+	p.mu.Lock()
+	reqs := p.commits
+	p.commits = nil
+	p.mu.Unlock()
+	if len(reqs) == 0 {
+		return 0
+	}
+	fail := func(r *commitReq, step string, err error) {
+		r.w.f.Close()
+		os.Remove(r.w.tmp)
+		c.diskFailed(err)
+		r.err = fmt.Errorf("commit %s: %s: %w: %w", r.w.key, step, ErrStorage, err)
+	}
+	for _, r := range reqs {
+		if err := r.w.f.Sync(); err != nil {
+			fail(r, "sync", err)
+		} else if err := r.w.f.Close(); err != nil {
+			fail(r, "close", err)
+		}
+	}
+	dirs := make(map[string]error)
+	for _, r := range reqs {
+		if r.err != nil {
+			continue
+		}
+		r.final = c.narPath(r.w.key)
+		dir := filepath.Dir(r.final)
+		if _, seen := dirs[dir]; !seen {
+			dirs[dir] = os.MkdirAll(dir, 0o755)
+		}
+		if err := dirs[dir]; err != nil {
+			fail(r, "mkdir", err)
+			continue
+		}
+		if err := os.Rename(r.w.tmp, r.final); err != nil {
+			fail(r, "rename", err)
+			continue
+		}
+		if r.renamed != nil {
+			r.renamed(r.final)
+		}
+	}
+	for dir, err := range dirs {
+		if err == nil {
+			dirs[dir] = syncDir(dir)
+		}
+	}
+	now := time.Now().UnixNano()
+	for _, r := range reqs {
+		if r.err != nil {
+			continue
+		}
+		if err := dirs[filepath.Dir(r.final)]; err != nil {
+			os.Remove(r.final) // never there without its entry
+			fail(r, "sync folder", err)
+			continue
+		}
+		w := r.w
+		w.committed = true
+		c.mu.Lock()
+		if old := c.files[w.key]; old != nil {
+			c.total -= old.size
+		}
+		c.files[w.key] = &fileEntry{size: w.n, atime: now}
+		c.total += w.n
+		c.mu.Unlock()
+		c.diskRecovered()
+		if err := c.putNarFile(w.key, fileEntry{size: w.n, atime: now}); err != nil {
+			// The file is in place; reconcile at the next open removes it.
+			r.err = fmt.Errorf("commit %s: index: %w: %w", w.key, ErrStorage, err)
+		}
+	}
+	c.evict()
+	c.updateGauges()
+	for _, r := range reqs {
+		r.result <- r.err
+	}
+	return len(reqs)
+}

@@ -1,0 +1,246 @@
+package cache
+
+import (
+	"fmt"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Index writes that no client waits for. Narinfos, negative entries and
+// the entries of committed NAR files are metadata: they take effect in
+// memory at once (reads look at the pending changes before the index) and
+// a background writer stores whatever has accumulated in one bbolt
+// transaction. A crash loses at most the last batch, which only costs a
+// fetch again: a narinfo or a negative entry is asked for again, and a NAR
+// file without its entry is removed at the next Open.
+
+// maxPending bounds the changes waiting to be written; past it writers
+// wait for the index to catch up.
+const maxPending = 10000
+
+// metaChange is the pending change of one hash part.
+type metaChange struct {
+	seq         uint64
+	narInfo     *NarInfoEntry // stored narinfo, when put
+	record      []byte        // its index record
+	delNarInfo  bool
+	negative    []byte // negative entry expiry to put
+	delNegative bool
+}
+
+// narChange is the pending change of one NAR file entry.
+type narChange struct {
+	seq    uint64
+	record []byte // nil: delete
+}
+
+type pendingIndex struct {
+	mu      sync.Mutex
+	seq     uint64
+	meta    map[string]metaChange // by hash part
+	nars    map[string]narChange  // by NAR file key
+	commits []*commitReq          // files waiting for their commit (commit.go)
+	wake    chan struct{}         // buffered(1): there is something to write
+	room    chan struct{}         // closed and replaced after each batch
+	stop    chan struct{}         // closed by Close: write everything and return
+	exited  chan struct{}
+	closed  bool
+}
+
+func newPendingIndex() *pendingIndex {
+	return &pendingIndex{
+		meta:   make(map[string]metaChange),
+		nars:   make(map[string]narChange),
+		wake:   make(chan struct{}, 1),
+		room:   make(chan struct{}),
+		stop:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
+}
+
+// waitRoomLocked waits, with p.mu held, until fewer than maxPending
+// changes wait. It returns false once the cache is closed.
+func (p *pendingIndex) waitRoomLocked() bool {
+	for !p.closed && len(p.meta)+len(p.nars) >= maxPending {
+		room := p.room
+		p.mu.Unlock()
+		<-room
+		p.mu.Lock()
+	}
+	return !p.closed
+}
+
+func (p *pendingIndex) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// changeMeta applies change to the pending change of hashPart.
+func (p *pendingIndex) changeMeta(hashPart string, change func(*metaChange)) error {
+	p.mu.Lock()
+	if !p.waitRoomLocked() {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: cache closed", ErrStorage)
+	}
+	m := p.meta[hashPart]
+	change(&m)
+	p.seq++
+	m.seq = p.seq
+	p.meta[hashPart] = m
+	p.mu.Unlock()
+	p.signal()
+	return nil
+}
+
+// changeNar sets the pending entry of a NAR file (nil record: delete).
+func (p *pendingIndex) changeNar(key string, record []byte) error {
+	p.mu.Lock()
+	if !p.waitRoomLocked() {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: cache closed", ErrStorage)
+	}
+	p.seq++
+	p.nars[key] = narChange{seq: p.seq, record: record}
+	p.mu.Unlock()
+	p.signal()
+	return nil
+}
+
+// lookupMeta returns the pending change of hashPart, if any.
+func (p *pendingIndex) lookupMeta(hashPart string) (metaChange, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.meta[hashPart]
+	return m, ok
+}
+
+// lookupNar returns the pending change of a NAR file entry, if any.
+func (p *pendingIndex) lookupNar(key string) (narChange, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, ok := p.nars[key]
+	return n, ok
+}
+
+// maxBatch bounds the changes of one transaction.
+const maxBatch = 2000
+
+// diskLoop commits files and writes pending index changes until Close,
+// then does what is left. Being one goroutine, it batches whatever arrived
+// while it was busy.
+func (c *Cache) diskLoop() {
+	p := c.pending
+	defer close(p.exited)
+	for {
+		select {
+		case <-p.wake:
+		case <-p.stop:
+			for c.commitFiles()+c.writePending() > 0 {
+			}
+			return
+		}
+		for c.commitFiles()+c.writePending() > 0 {
+		}
+	}
+}
+
+// writePending writes one batch of pending changes in one transaction and
+// returns how many it took. Changes made meanwhile stay pending.
+func (c *Cache) writePending() int {
+	p := c.pending
+	p.mu.Lock()
+	meta := make(map[string]metaChange, min(len(p.meta), maxBatch))
+	for k, m := range p.meta {
+		if len(meta) >= maxBatch {
+			break
+		}
+		meta[k] = m
+	}
+	nars := make(map[string]narChange, min(len(p.nars), maxBatch))
+	for k, n := range p.nars {
+		if len(meta)+len(nars) >= maxBatch {
+			break
+		}
+		nars[k] = n
+	}
+	p.mu.Unlock()
+	n := len(meta) + len(nars)
+	if n == 0 {
+		return 0
+	}
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		ni, neg, nb := tx.Bucket(bucketNarInfo), tx.Bucket(bucketNegative), tx.Bucket(bucketNar)
+		for k, m := range meta {
+			key := []byte(k)
+			switch {
+			case m.record != nil:
+				if err := ni.Put(key, m.record); err != nil {
+					return err
+				}
+			case m.delNarInfo:
+				if err := ni.Delete(key); err != nil {
+					return err
+				}
+			}
+			switch {
+			case m.negative != nil:
+				if err := neg.Put(key, m.negative); err != nil {
+					return err
+				}
+			case m.delNegative:
+				if err := neg.Delete(key); err != nil {
+					return err
+				}
+			}
+		}
+		for k, n := range nars {
+			var err error
+			if n.record != nil {
+				err = nb.Put([]byte(k), n.record)
+			} else {
+				err = nb.Delete([]byte(k))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Dropped: like a crash, it costs fetches again, and reconcile
+		// removes files whose entry was lost.
+		c.diskFailed(err)
+		c.log.Warn("write cache index; changes dropped", "changes", n, "err", err)
+	}
+	p.mu.Lock()
+	for k, m := range meta {
+		if p.meta[k].seq == m.seq {
+			delete(p.meta, k)
+		}
+	}
+	for k, nc := range nars {
+		if p.nars[k].seq == nc.seq {
+			delete(p.nars, k)
+		}
+	}
+	close(p.room)
+	p.room = make(chan struct{})
+	p.mu.Unlock()
+	return n
+}
+
+// closePending writes every pending change and stops the writer. Changes
+// asked for afterwards fail with ErrStorage.
+func (c *Cache) closePending() {
+	p := c.pending
+	p.mu.Lock()
+	p.closed = true
+	close(p.room) // writers waiting for room give up
+	p.room = make(chan struct{})
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.exited
+}
