@@ -30,9 +30,11 @@ type FillSpec struct {
 	// Fetch opens the upstream body. length is -1 when unknown. A file the
 	// upstream does not have is fs.ErrNotExist.
 	Fetch func(ctx context.Context) (body io.ReadCloser, length int64, err error)
-	// Done, when set, is called once when the download ends, with nil on
-	// success, before any reader sees the outcome. It is not called for
-	// hits, nor for a pass-through stream whose client left.
+	// Done, when set, is called once when the download ends: with an
+	// error before any reader sees it, or with nil once the file is
+	// committed (readers may have had every byte since it verified). It
+	// is not called for hits, nor for a pass-through stream whose client
+	// left.
 	Done func(err error)
 }
 
@@ -45,30 +47,40 @@ type fill struct {
 	spec *FillSpec
 	w    *Writer
 
-	mu      sync.Mutex
-	path    string // the temp file, then the committed file
-	started bool   // the upstream answered; size is valid
-	size    int64  // expected bytes, -1 when unknown
-	written int64
-	eof     bool // the upstream body ended (not yet verified)
-	fileOK  bool // FileHash and FileSize matched: followers may have the last byte
-	done    bool // committed (err nil) or failed
-	err     error
-	notify  chan struct{} // closed and replaced on every change
+	mu       sync.Mutex
+	path     string // the temp file, then the committed file
+	started  bool   // the upstream answered; size is valid
+	size     int64  // expected bytes, -1 when unknown
+	written  int64
+	eof      bool // the upstream body ended (not yet verified)
+	fileOK   bool // FileHash and FileSize matched: followers may have the last byte
+	verified bool // NarHash and NarSize matched: the bytes are good, whatever the commit does
+	done     bool // committed (err nil) or failed
+	err      error
+	notify   chan struct{} // closed and replaced on every change
 }
 
 type fillState struct {
-	started, eof, fileOK, done bool
-	size, written              int64
-	path                       string
-	err                        error
-	notify                     <-chan struct{}
+	started, eof, fileOK, verified, done bool
+	size, written                        int64
+	path                                 string
+	err                                  error
+	notify                               <-chan struct{}
 }
 
 func (f *fill) state() fillState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fillState{f.started, f.eof, f.fileOK, f.done, f.size, f.written, f.path, f.err, f.notify}
+	return fillState{f.started, f.eof, f.fileOK, f.verified, f.done, f.size, f.written, f.path, f.err, f.notify}
+}
+
+// readErr is the error readers get: none once the bytes verified, even if
+// the commit that follows failed (they read their own descriptor).
+func (st *fillState) readErr() error {
+	if st.verified {
+		return nil
+	}
+	return st.err
 }
 
 // update changes the state under the lock and wakes every reader.
@@ -235,7 +247,11 @@ func (f *fill) download() error {
 	if err := nar.wait(ctx); err != nil {
 		return narCheckFailed(ctx, err)
 	}
-	return f.w.Commit()
+	// Readers may have the last byte now; the commit's fsyncs are for the
+	// cache alone. Readers joining meanwhile follow the file under its
+	// name of the moment.
+	f.update(func() { f.verified = true })
+	return f.w.commit(func(final string) { f.update(func() { f.path = final }) })
 }
 
 // narCheckFailed says whom to blame when the NarHash check failed: the

@@ -60,8 +60,8 @@ func (n *NAR) Wait() error {
 	}
 	for {
 		st := n.fill.state()
-		if st.err != nil {
-			return st.err
+		if err := st.readErr(); err != nil {
+			return err
 		}
 		if st.started || st.done {
 			return nil
@@ -92,7 +92,7 @@ func (n *NAR) Size() int64 {
 // Read follows the download: it returns bytes as soon as they are written,
 // holds back the last byte of a known size until the file is verified
 // (FileHash and FileSize when the narinfo has them, else NarHash and
-// NarSize), and returns the download's error (never a silent short read)
+// NarSize; never the commit that follows), and returns the download's error (never a silent short read)
 // when it fails, also when NarHash fails after FileHash matched.
 func (n *NAR) Read(p []byte) (int, error) {
 	switch {
@@ -106,11 +106,11 @@ func (n *NAR) Read(p []byte) (int, error) {
 	}
 	for {
 		st := n.fill.state()
-		if st.err != nil {
-			return 0, st.err
+		if err := st.readErr(); err != nil {
+			return 0, err
 		}
 		limit := st.written
-		end := st.done || st.fileOK || (n.internal && st.eof)
+		end := st.done || st.fileOK || st.verified || (n.internal && st.eof)
 		if !end && st.size >= 0 && limit >= st.size {
 			limit = st.size - 1 // the last byte waits for verification
 		}
@@ -153,8 +153,8 @@ func (n *NAR) Close() error {
 func (f *fill) join(ctx context.Context, internal bool) (*NAR, error) {
 	for range 10 {
 		st := f.state()
-		if st.err != nil {
-			return nil, st.err
+		if err := st.readErr(); err != nil {
+			return nil, err
 		}
 		file, err := os.Open(st.path)
 		if err == nil {
