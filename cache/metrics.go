@@ -20,31 +20,31 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		reg: reg,
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nixcache_cache_hits_total", Help: "Cache hits by kind (narinfo, nar, negative).",
+			Name: "private_nix_cache_cache_hits_total", Help: "Cache hits by kind (narinfo, nar, negative).",
 		}, []string{"kind"}),
 		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nixcache_cache_misses_total", Help: "Cache misses by kind (narinfo, nar, negative).",
+			Name: "private_nix_cache_cache_misses_total", Help: "Cache misses by kind (narinfo, nar, negative).",
 		}, []string{"kind"}),
 		fetched: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nixcache_upstream_fetched_bytes_total", Help: "NAR bytes downloaded from upstreams.",
+			Name: "private_nix_cache_upstream_fetched_bytes_total", Help: "NAR bytes downloaded from upstreams.",
 		}),
 		verifyFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nixcache_verification_failures_total", Help: "Downloads whose hash or size did not match the narinfo.",
+			Name: "private_nix_cache_verification_failures_total", Help: "Downloads whose hash or size did not match the narinfo.",
 		}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nixcache_evicted_files_total", Help: "NAR files evicted to stay under the size limit.",
+			Name: "private_nix_cache_evicted_files_total", Help: "NAR files evicted to stay under the size limit.",
 		}),
 		passthrough: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nixcache_passthrough_total", Help: "NAR downloads streamed without storing (disk full, unverifiable, too big).",
+			Name: "private_nix_cache_passthrough_total", Help: "NAR downloads streamed without storing (disk full, unverifiable, too big).",
 		}),
 		sizeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "nixcache_cache_size_bytes", Help: "Bytes of stored NAR files.",
+			Name: "private_nix_cache_cache_size_bytes", Help: "Bytes of stored NAR files.",
 		}),
 		entries: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "nixcache_cache_entries", Help: "Number of stored NAR files.",
+			Name: "private_nix_cache_cache_entries", Help: "Number of stored NAR files.",
 		}),
 		fillsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "nixcache_fills_in_progress", Help: "Upstream NAR downloads in progress.",
+			Name: "private_nix_cache_fills_in_progress", Help: "Upstream NAR downloads in progress.",
 		}),
 	}
 	for _, k := range []string{"narinfo", "nar", "negative"} {

@@ -69,7 +69,7 @@ func TestMetrics(t *testing.T) {
 	n.Close()
 	c.Negative("0123456789abcdfghijklmnpqrsvwxyz")
 	// Done is called just before a fill winds down.
-	for i := 0; i < 100 && metricValue(t, reg, "nixcache_fills_in_progress", nil) != 0; i++ {
+	for i := 0; i < 100 && metricValue(t, reg, "private_nix_cache_fills_in_progress", nil) != 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 
@@ -78,14 +78,14 @@ func TestMetrics(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"nixcache_cache_hits_total", map[string]string{"kind": "nar"}, 1},
-		{"nixcache_cache_misses_total", map[string]string{"kind": "nar"}, 2},
-		{"nixcache_cache_misses_total", map[string]string{"kind": "negative"}, 1},
-		{"nixcache_verification_failures_total", nil, 1},
-		{"nixcache_upstream_fetched_bytes_total", nil, float64(2 * len(good.file))},
-		{"nixcache_cache_size_bytes", nil, float64(len(good.file))},
-		{"nixcache_cache_entries", nil, 1},
-		{"nixcache_fills_in_progress", nil, 0},
+		{"private_nix_cache_cache_hits_total", map[string]string{"kind": "nar"}, 1},
+		{"private_nix_cache_cache_misses_total", map[string]string{"kind": "nar"}, 2},
+		{"private_nix_cache_cache_misses_total", map[string]string{"kind": "negative"}, 1},
+		{"private_nix_cache_verification_failures_total", nil, 1},
+		{"private_nix_cache_upstream_fetched_bytes_total", nil, float64(2 * len(good.file))},
+		{"private_nix_cache_cache_size_bytes", nil, float64(len(good.file))},
+		{"private_nix_cache_cache_entries", nil, 1},
+		{"private_nix_cache_fills_in_progress", nil, 0},
 	} {
 		if got := metricValue(t, reg, tt.name, tt.labels); got != tt.want {
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
@@ -94,7 +94,7 @@ func TestMetrics(t *testing.T) {
 	// Close unregisters, so a cache can be opened again on the same registry.
 	c.Close()
 	c2 := openTest(t, Options{Dir: c.Dir(), Registerer: reg})
-	if got := metricValue(t, reg, "nixcache_cache_entries", nil); got != 1 {
+	if got := metricValue(t, reg, "private_nix_cache_cache_entries", nil); got != 1 {
 		t.Errorf("entries after reopen = %v", got)
 	}
 	_ = c2

@@ -16,16 +16,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		reg: reg,
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nixcache_mirror_lookups_total", Help: "Upstream narinfo lookups by result.",
+			Name: "private_nix_cache_mirror_lookups_total", Help: "Upstream narinfo lookups by result.",
 		}, []string{"result"}),
 		served: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nixcache_mirror_served_bytes_total", Help: "Mirrored NAR bytes sent to clients.",
+			Name: "private_nix_cache_mirror_served_bytes_total", Help: "Mirrored NAR bytes sent to clients.",
 		}),
 		badUps: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nixcache_mirror_upstream_nar_failures_total", Help: "NAR downloads an upstream failed or served wrong; the upstream is skipped for that path.",
+			Name: "private_nix_cache_mirror_upstream_nar_failures_total", Help: "NAR downloads an upstream failed or served wrong; the upstream is skipped for that path.",
 		}),
 		narErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nixcache_mirror_nar_errors_total", Help: "Mirrored NAR requests that failed, before or after the response began.",
+			Name: "private_nix_cache_mirror_nar_errors_total", Help: "Mirrored NAR requests that failed, before or after the response began.",
 		}, []string{"stage"}),
 	}
 	for _, r := range []string{"found", "miss", "unavailable", "error"} {
