@@ -48,7 +48,8 @@ func fetchAll(t *testing.T, c *Cache, b *blob, src *fakeSource) (got []byte, sto
 
 func TestDiskFullAndReadOnly(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	c := openTest(t, Options{Dir: dir, DiskRetry: 200 * time.Millisecond})
+	// DiskRetry must outlast the steps that expect the disk to count as bad.
+	c := openTest(t, Options{Dir: dir, DiskRetry: time.Second})
 
 	// Known size that does not fit: streamed without storing from the start.
 	big := makeBlob(t, 3<<20, "none", true)
@@ -72,7 +73,7 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 	}
 
 	// Space is back (the failed temp file is gone): after DiskRetry small files are stored again.
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	small := makeBlob(t, 10<<10, "zstd", true)
 	if _, stored, err, derr = fetchAll(t, c, small, &fakeSource{data: small.file}); err != nil || derr != nil || !stored {
 		t.Fatalf("no recovery: stored %v, %v, %v", stored, err, derr)
@@ -90,7 +91,7 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 		t.Fatalf("read-only disk: stored %v, %v, %v", stored, err, derr)
 	}
 	run(t, "umount", tmp)
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	if _, stored, err, derr = fetchAll(t, c, ro, &fakeSource{data: ro.file}); err != nil || derr != nil || !stored {
 		t.Fatalf("no recovery after read-only: stored %v, %v, %v", stored, err, derr)
 	}
@@ -103,13 +104,13 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 }
 
 func TestDiskErrorRecovery(t *testing.T) {
-	c := openTest(t, Options{DiskRetry: 100 * time.Millisecond})
+	c := openTest(t, Options{DiskRetry: time.Second})
 	c.diskFailed(os.NewSyscallError("write", errnoENOSPC))
 	b := makeBlob(t, 10<<10, "none", true)
 	if _, stored, err, derr := fetchAll(t, c, b, &fakeSource{data: b.file}); err != nil || derr != nil || stored {
 		t.Fatalf("while disk bad: stored %v, %v, %v", stored, err, derr)
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	if _, stored, err, derr := fetchAll(t, c, b, &fakeSource{data: b.file}); err != nil || derr != nil || !stored {
 		t.Fatalf("after DiskRetry: stored %v, %v, %v", stored, err, derr)
 	}

@@ -137,7 +137,8 @@ func TestBadNames(t *testing.T) {
 }
 
 func TestNegativeEntries(t *testing.T) {
-	e := newEnv(t, envOptions{files: smallFiles(), cache: cache.Options{NegativeTTL: 200 * time.Millisecond}})
+	// A TTL long enough for three requests on a loaded machine.
+	e := newEnv(t, envOptions{files: smallFiles(), cache: cache.Options{NegativeTTL: time.Second}})
 	const missing = "0123456789abcdfghijklmnpqrsvwxyz"
 	for range 3 {
 		resp, _, err := e.get(missing + ".narinfo")
@@ -148,7 +149,7 @@ func TestNegativeEntries(t *testing.T) {
 	if n := e.ups[0].Requests(missing); n != 1 {
 		t.Fatalf("upstream asked %d times, want 1 (negative entry)", n)
 	}
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	e.get(missing + ".narinfo")
 	if n := e.ups[0].Requests(missing); n != 2 {
 		t.Fatalf("upstream asked %d times after the TTL, want 2", n)
