@@ -23,6 +23,19 @@ type Machine struct {
 	Nix      string `json:"nix"`
 	Nginx    string `json:"nginx"`
 	Wrk      string `json:"wrk"`
+	// Load averages (1 min) when the run began and ended: other work on
+	// the machine shows here, and widens the spreads.
+	LoadStart string `json:"load_start,omitempty"`
+	LoadEnd   string `json:"load_end,omitempty"`
+}
+
+// loadAverage is the 1-minute load average, "" when unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Fields(string(b) + " ")[0]
 }
 
 func describeMachine() Machine {
@@ -65,4 +78,34 @@ func procField(file, key string) string {
 		}
 	}
 	return ""
+}
+
+// describeSource names the commit the server was built from, and the Go
+// files that differed from it (outside bench/), which the build included.
+func describeSource() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	head, err := proc.Output(ctx, nil, "git", "rev-parse", "--short", "HEAD")
+	if err != nil {
+		return ""
+	}
+	status, err := proc.Output(ctx, nil, "git", "status", "--porcelain", "--", "*.go", "go.mod", "go.sum")
+	if err != nil {
+		return head
+	}
+	var changed []string
+	for _, line := range strings.Split(status, "\n") {
+		if len(line) < 4 {
+			continue
+		}
+		f := strings.TrimSpace(line[3:])
+		if strings.HasPrefix(f, "bench/") || strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		changed = append(changed, f)
+	}
+	if len(changed) == 0 {
+		return head
+	}
+	return head + " with uncommitted changes to " + strings.Join(changed, ", ")
 }

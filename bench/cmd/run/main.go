@@ -75,6 +75,8 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
+	loadStart := loadAverage()
+	source := describeSource() // now: the server is built from the tree as it is now
 
 	b := &bench{cfg: cfg, log: os.Stderr, server: cfg.server, client: newHTTPClient(), measures: map[string]*Measure{}}
 	if b.tmp, err = os.MkdirTemp("", "private-nix-cache-bench-"); err != nil {
@@ -108,6 +110,8 @@ func run(args []string) error {
 	}
 
 	rep := b.report(args, time.Since(start))
+	rep.Machine.LoadStart, rep.Machine.LoadEnd = loadStart, loadAverage()
+	rep.Source = source
 	fmt.Println(rep.Markdown(""))
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	return publish(cfg, rep, stamp, b.logf)

@@ -12,6 +12,7 @@ import (
 type Report struct {
 	Date     string              `json:"date"`
 	Command  string              `json:"command"`
+	Source   string              `json:"source,omitempty"` // commit the server was built from
 	Quick    bool                `json:"quick"`
 	Seconds  float64             `json:"wall_seconds"`
 	Machine  Machine             `json:"machine"`
@@ -30,10 +31,18 @@ var columns = map[string][3]string{
 // Markdown renders the summary: ratios first, then the measured values.
 func (r *Report) Markdown(svgName string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run %s with `%s` (%.0f s).\n\n", r.Date, r.Command, r.Seconds)
+	fmt.Fprintf(&b, "Run %s with `%s` (%.0f s)", r.Date, r.Command, r.Seconds)
+	if r.Source != "" {
+		fmt.Fprintf(&b, ", server built from %s", r.Source)
+	}
+	b.WriteString(".\n\n")
 	m := r.Machine
-	fmt.Fprintf(&b, "Machine: %d cores, %s, %s, Linux %s; %s, %s, nginx %s, wrk %s.\n\n",
+	fmt.Fprintf(&b, "Machine: %d cores, %s, %s, Linux %s; %s, %s, nginx %s, wrk %s.",
 		m.Cores, m.MemoryGB, m.CPU, m.Kernel, m.Go, m.Nix, m.Nginx, m.Wrk)
+	if m.LoadStart != "" {
+		fmt.Fprintf(&b, " Load average %s at the start, %s at the end.", m.LoadStart, m.LoadEnd)
+	}
+	b.WriteString("\n\n")
 	if f, ok := r.Settings["fixture"]; ok {
 		fmt.Fprintf(&b, "Fixture: %v. Each figure is the median of %v runs (spread: min–max), runs of each contender interleaved.\n\n", f, r.Settings["runs"])
 	}
