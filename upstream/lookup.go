@@ -158,10 +158,14 @@ func (u *Upstream) fetchNarInfo(ctx context.Context, hashPart string) *narInfoRe
 		u.m.errors.WithLabelValues(u.name, kindNarInfo).Inc()
 	}
 	level := slog.LevelDebug
+	attrs := []any{"hash", hashPart, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start)}
 	if r.verdict == verdictTransient {
-		level = slog.LevelWarn
+		if ok, suppressed := u.warnings.allow(time.Now(), warnEvery); ok {
+			level = slog.LevelWarn
+			attrs = append(attrs, "similar_suppressed", suppressed)
+		}
 	}
-	u.log.Log(ctx, level, "upstream narinfo", "hash", hashPart, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start))
+	u.log.Log(ctx, level, "upstream narinfo", attrs...)
 	return r
 }
 

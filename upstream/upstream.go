@@ -105,6 +105,7 @@ type Upstream struct {
 	log           *slog.Logger
 	m             *metrics
 	breaker       breaker
+	warnings      throttle // transient narinfo failures logged as warnings
 
 	prioMu      sync.Mutex
 	prio        int           // > 0 once known
