@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/nixhash"
@@ -39,11 +40,7 @@ func decoder(compression string, r io.Reader) (io.ReadCloser, error) {
 		}
 		return io.NopCloser(x), nil
 	case "zstd":
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, err
-		}
-		return d.IOReadCloser(), nil
+		return newPooledZstd(r)
 	case "bzip2", "":
 		return io.NopCloser(bzip2.NewReader(r)), nil
 	case "gzip":
@@ -106,6 +103,47 @@ func verifyNar(spec *FillSpec, r io.Reader) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
 	}
+	return nil
+}
+
+// zstdDecoders keeps zstd decoders between NARs: a new one allocates its
+// window buffers, which costs more CPU than decoding a small NAR.
+var zstdDecoders sync.Pool
+
+type pooledZstd struct {
+	d *zstd.Decoder
+}
+
+func newPooledZstd(r io.Reader) (io.ReadCloser, error) {
+	if d, ok := zstdDecoders.Get().(*zstd.Decoder); ok {
+		if err := d.Reset(r); err != nil {
+			d.Close()
+			return nil, err
+		}
+		return &pooledZstd{d}, nil
+	}
+	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	return &pooledZstd{d}, nil
+}
+
+func (p *pooledZstd) Read(b []byte) (int, error) { return p.d.Read(b) }
+
+func (p *pooledZstd) WriteTo(w io.Writer) (int64, error) { return p.d.WriteTo(w) }
+
+// Close returns the decoder to the pool, holding no reference to its input.
+func (p *pooledZstd) Close() error {
+	if p.d == nil {
+		return nil
+	}
+	if p.d.Reset(nil) == nil {
+		zstdDecoders.Put(p.d)
+	} else {
+		p.d.Close()
+	}
+	p.d = nil
 	return nil
 }
 
