@@ -43,6 +43,11 @@ type Options struct {
 	// DiskRetry is how long the cache streams without storing after the
 	// disk refused a write, before it tries again. Zero means 30s.
 	DiskRetry time.Duration
+	// CommitDelay is how long verified NAR files and index changes gather
+	// before they are made durable in one batch. Clients never wait for
+	// it; a crash loses at most that much, to be fetched again. Zero means
+	// 200ms.
+	CommitDelay time.Duration
 	// FlushInterval is how often batched last-access times are written to
 	// the index. Zero means 5s.
 	FlushInterval time.Duration
@@ -68,6 +73,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DiskRetry == 0 {
 		o.DiskRetry = 30 * time.Second
+	}
+	if o.CommitDelay == 0 {
+		o.CommitDelay = 200 * time.Millisecond
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = 5 * time.Second
@@ -182,6 +190,7 @@ func (c *Cache) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
+	close(c.pending.closing)
 	c.wg.Wait()
 	c.closePending()
 	err := c.flushTouches()

@@ -24,8 +24,9 @@ type commitReq struct {
 }
 
 // commit is Commit, calling renamed (when not nil) with the final path as
-// soon as the file is there, before its folder is synced.
-func (w *Writer) commit(renamed func(final string)) error {
+// soon as the file is there, before its folder is synced. Unless urgent,
+// it waits for the next batch (Options.CommitDelay).
+func (w *Writer) commit(urgent bool, renamed func(final string)) error {
 	if w.closed {
 		return errors.New("commit: writer already closed")
 	}
@@ -40,8 +41,13 @@ func (w *Writer) commit(renamed func(final string)) error {
 		return fmt.Errorf("commit %s: %w: cache closed", w.key, ErrStorage)
 	}
 	p.commits = append(p.commits, r)
+	full := p.fullLocked()
 	p.mu.Unlock()
-	p.signal()
+	if urgent || full {
+		p.signalUrgent()
+	} else {
+		p.signal()
+	}
 	return <-r.result
 }
 

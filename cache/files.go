@@ -91,8 +91,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // Commit syncs the temp file, renames it into place, syncs the folder and
 // records it in the index, then evicts down to MaxSize. Commits run one
-// batch at a time in the cache's disk goroutine (see commit.go).
-func (w *Writer) Commit() error { return w.commit(nil) }
+// batch at a time in the cache's disk goroutine (see commit.go); this one
+// does not wait for more to gather.
+func (w *Writer) Commit() error { return w.commit(true, nil) }
 
 // Cancel drops the temp file unless committed. It may be called many times.
 func (w *Writer) Cancel() {

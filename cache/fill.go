@@ -251,7 +251,7 @@ func (f *fill) download() error {
 	// cache alone. Readers joining meanwhile follow the file under its
 	// name of the moment.
 	f.update(func() { f.verified = true })
-	return f.w.commit(func(final string) { f.update(func() { f.path = final }) })
+	return f.w.commit(false, func(final string) { f.update(func() { f.path = final }) })
 }
 
 // narCheckFailed says whom to blame when the NarHash check failed: the

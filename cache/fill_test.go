@@ -522,3 +522,67 @@ func TestVerifyNarBlamesContentOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestReadersBetweenVerifiedAndCommitted(t *testing.T) {
+	// The commit waits for its batch; meanwhile the first reader has had
+	// every byte, and a new reader is served from the download in full.
+	dir := t.TempDir()
+	c := openTest(t, Options{Dir: dir, CommitDelay: time.Hour})
+	for _, withFileHash := range []bool{false, true} {
+		b := makeBlob(t, 64<<10, "zstd", withFileHash)
+		spec, _ := specFor(b, &fakeSource{data: b.file, chunk: 8 << 10})
+		first, err := c.OpenNAR(context.Background(), b.key, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustRead(t, first); !bytes.Equal(got, b.file) {
+			t.Fatal("first reader got wrong bytes")
+		}
+		first.Close()
+		second, err := c.OpenNAR(context.Background(), b.key, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.Hit() {
+			t.Fatal("committed before its batch")
+		}
+		if got := mustRead(t, second); !bytes.Equal(got, b.file) {
+			t.Fatal("reader joining before the commit got wrong bytes")
+		}
+		second.Close()
+		if n, err := c.OpenNAR(context.Background(), b.key, nil); err == nil {
+			n.Close()
+			t.Fatal("in the index before its commit")
+		}
+		waitVerified(t, c, b.key) // with FileHash, readers may finish before
+	}
+	// Close commits what waits; the files are there after a reopen.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openTest(t, Options{Dir: dir})
+	if _, files := c.Size(); files != 2 {
+		t.Fatalf("%d files after reopen, want 2", files)
+	}
+}
+
+// waitVerified waits until the download of key has checked NarHash.
+func waitVerified(t *testing.T, c *Cache, key string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		f := c.fills[key]
+		c.mu.Unlock()
+		if f == nil {
+			t.Fatalf("no download of %s in progress", key)
+		}
+		if st := f.state(); st.verified {
+			return
+		} else if st.err != nil {
+			t.Fatal(st.err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("NarHash never checked")
+		}
+	}
+}

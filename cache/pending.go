@@ -3,6 +3,7 @@ package cache
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -42,7 +43,9 @@ type pendingIndex struct {
 	nars    map[string]narChange  // by NAR file key
 	commits []*commitReq          // files waiting for their commit (commit.go)
 	wake    chan struct{}         // buffered(1): there is something to write
+	hurry   chan struct{}         // buffered(1): someone waits, or a batch is full
 	room    chan struct{}         // closed and replaced after each batch
+	closing chan struct{}         // closed when Close begins: no more gathering
 	stop    chan struct{}         // closed by Close: write everything and return
 	exited  chan struct{}
 	closed  bool
@@ -50,12 +53,14 @@ type pendingIndex struct {
 
 func newPendingIndex() *pendingIndex {
 	return &pendingIndex{
-		meta:   make(map[string]metaChange),
-		nars:   make(map[string]narChange),
-		wake:   make(chan struct{}, 1),
-		room:   make(chan struct{}),
-		stop:   make(chan struct{}),
-		exited: make(chan struct{}),
+		meta:    make(map[string]metaChange),
+		nars:    make(map[string]narChange),
+		wake:    make(chan struct{}, 1),
+		hurry:   make(chan struct{}, 1),
+		room:    make(chan struct{}),
+		closing: make(chan struct{}),
+		stop:    make(chan struct{}),
+		exited:  make(chan struct{}),
 	}
 }
 
@@ -78,6 +83,20 @@ func (p *pendingIndex) signal() {
 	}
 }
 
+// signalUrgent wakes the writer and cuts its wait for more work short.
+func (p *pendingIndex) signalUrgent() {
+	select {
+	case p.hurry <- struct{}{}:
+	default:
+	}
+	p.signal()
+}
+
+// fullLocked reports whether a whole batch waits.
+func (p *pendingIndex) fullLocked() bool {
+	return len(p.meta)+len(p.nars)+len(p.commits) >= maxBatch
+}
+
 // changeMeta applies change to the pending change of hashPart.
 func (p *pendingIndex) changeMeta(hashPart string, change func(*metaChange)) error {
 	p.mu.Lock()
@@ -90,8 +109,13 @@ func (p *pendingIndex) changeMeta(hashPart string, change func(*metaChange)) err
 	p.seq++
 	m.seq = p.seq
 	p.meta[hashPart] = m
+	full := p.fullLocked()
 	p.mu.Unlock()
-	p.signal()
+	if full {
+		p.signalUrgent()
+	} else {
+		p.signal()
+	}
 	return nil
 }
 
@@ -104,8 +128,13 @@ func (p *pendingIndex) changeNar(key string, record []byte) error {
 	}
 	p.seq++
 	p.nars[key] = narChange{seq: p.seq, record: record}
+	full := p.fullLocked()
 	p.mu.Unlock()
-	p.signal()
+	if full {
+		p.signalUrgent()
+	} else {
+		p.signal()
+	}
 	return nil
 }
 
@@ -129,20 +158,31 @@ func (p *pendingIndex) lookupNar(key string) (narChange, bool) {
 const maxBatch = 2000
 
 // diskLoop commits files and writes pending index changes until Close,
-// then does what is left. Being one goroutine, it batches whatever arrived
-// while it was busy.
+// then does what is left. Work gathers for CommitDelay before each round:
+// a round costs a few fsyncs whatever its size, and fsyncs slow every
+// other writer of the disk (the Nix store being filled from here too).
 func (c *Cache) diskLoop() {
 	p := c.pending
 	defer close(p.exited)
+	drain := func() {
+		for c.commitFiles()+c.writePending() > 0 {
+		}
+	}
 	for {
 		select {
 		case <-p.wake:
 		case <-p.stop:
-			for c.commitFiles()+c.writePending() > 0 {
-			}
+			drain()
 			return
 		}
-		for c.commitFiles()+c.writePending() > 0 {
+		t := time.NewTimer(c.opts.CommitDelay)
+		select {
+		case <-t.C:
+		case <-p.hurry:
+		case <-p.closing: // fills finishing for Close wait for their commit
+		}
+		t.Stop()
+		for c.commitFiles()+c.writePending() >= maxBatch {
 		}
 	}
 }
