@@ -115,6 +115,7 @@ type Cache struct {
 	files      map[string]*fileEntry // committed NAR files by key
 	total      int64                 // bytes of committed NAR files
 	fills      map[string]*fill      // downloads in progress by key
+	memBytes   int64                 // buffers of downloads into memory
 	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
 	touchedNI  map[string]int64      // hash part → last access not yet in the index
 	closed     bool

@@ -85,7 +85,16 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 	run(t, "mount", "--bind", tmp, tmp)
 	t.Cleanup(func() { exec.Command("umount", tmp).Run() }) // if the test stops early
 	run(t, "mount", "-o", "remount,bind,ro", tmp)
-	ro := makeBlob(t, 10<<10, "zstd", true)
+	// A small file is downloaded into memory and written once verified:
+	// the client has it all, and only the storing fails.
+	inMemory := makeBlob(t, 10<<10, "zstd", true)
+	got, _, err, derr = fetchAll(t, c, inMemory, &fakeSource{data: inMemory.file})
+	if err != nil || !errors.Is(derr, ErrStorage) || !bytes.Equal(got, inMemory.file) {
+		t.Fatalf("read-only disk, small file: %v, %v", err, derr)
+	}
+	assertNotStored(t, c, inMemory.key)
+	// Without FileSize the temp file comes first: streamed without storing.
+	ro := makeBlob(t, 10<<10, "zstd", false)
 	got, stored, err, derr = fetchAll(t, c, ro, &fakeSource{data: ro.file})
 	if err != nil || derr != nil || stored || !bytes.Equal(got, ro.file) {
 		t.Fatalf("read-only disk: stored %v, %v, %v", stored, err, derr)

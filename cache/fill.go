@@ -48,7 +48,8 @@ type fill struct {
 	w    *Writer
 
 	mu       sync.Mutex
-	path     string // the temp file, then the committed file
+	path     string // the temp file, then the committed file ("" in memory)
+	mem      []byte // the bytes so far of a download into memory (nil: a temp file)
 	started  bool   // the upstream answered; size is valid
 	size     int64  // expected bytes, -1 when unknown
 	written  int64
@@ -64,6 +65,7 @@ type fillState struct {
 	started, eof, fileOK, verified, done bool
 	size, written                        int64
 	path                                 string
+	mem                                  []byte
 	err                                  error
 	notify                               <-chan struct{}
 }
@@ -71,7 +73,7 @@ type fillState struct {
 func (f *fill) state() fillState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fillState{f.started, f.eof, f.fileOK, f.verified, f.done, f.size, f.written, f.path, f.err, f.notify}
+	return fillState{f.started, f.eof, f.fileOK, f.verified, f.done, f.size, f.written, f.path, f.mem, f.err, f.notify}
 }
 
 // readErr is the error readers get: none once the bytes verified, even if
@@ -121,7 +123,9 @@ func (f *fill) run() {
 			f.c.m.verifyFailed.Inc()
 		}
 		f.update(func() { f.done, f.err = true, err })
-		f.w.Cancel()
+		if f.w != nil {
+			f.w.Cancel()
+		}
 		f.c.log.Warn("nar download failed", "key", f.key, "err", err)
 	} else {
 		f.update(func() { f.done = true; f.path = f.c.narPath(f.key) })
@@ -131,6 +135,7 @@ func (f *fill) run() {
 	if f.c.fills[f.key] == f { // a failed fill may have been replaced already
 		delete(f.c.fills, f.key)
 	}
+	f.c.memBytes -= int64(cap(f.mem))
 	f.c.mu.Unlock()
 }
 
@@ -197,12 +202,21 @@ func (f *fill) download() error {
 	}
 
 	buf := make([]byte, 256<<10)
+	if f.mem != nil {
+		buf = buf[:min(len(buf), cap(f.mem)+1)] // +1: an overlong body shows
+	}
+	mem := f.mem
 	var written int64
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			guard.progress()
-			if _, err := f.w.Write(buf[:n]); err != nil {
+			if size >= 0 && written+int64(n) > size {
+				return fmt.Errorf("%w: upstream sent more than %d bytes", ErrVerify, size)
+			}
+			if mem != nil {
+				mem = append(mem, buf[:n]...) // within its capacity: readers keep their view
+			} else if _, err := f.w.Write(buf[:n]); err != nil {
 				return err
 			}
 			if fileHash != nil {
@@ -210,10 +224,12 @@ func (f *fill) download() error {
 			}
 			written += int64(n)
 			c.m.fetched.Add(float64(n))
-			f.update(func() { f.written = written })
-			if size >= 0 && written > size {
-				return fmt.Errorf("%w: upstream sent more than %d bytes", ErrVerify, size)
-			}
+			f.update(func() {
+				f.written = written
+				if mem != nil {
+					f.mem = mem
+				}
+			})
 			// A NAR that fails to decode fails the download at once.
 			if _, err := nar.poll(); errors.Is(err, ErrVerify) {
 				return err
@@ -251,6 +267,17 @@ func (f *fill) download() error {
 	// cache alone. Readers joining meanwhile follow the file under its
 	// name of the moment.
 	f.update(func() { f.verified = true })
+	if f.w == nil {
+		// Downloaded into memory: now to disk, then committed as any file.
+		w, err := c.Create(f.key)
+		if err != nil {
+			return err
+		}
+		f.w = w
+		if _, err := w.Write(mem); err != nil {
+			return err
+		}
+	}
 	return f.w.commit(false, func(final string) { f.update(func() { f.path = final }) })
 }
 

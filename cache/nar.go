@@ -11,8 +11,9 @@ import (
 )
 
 // NAR is one reader's view of a NAR file: a committed file (a hit), a
-// follower of a download in progress, or a stream straight from the
-// upstream when the file cannot be stored. Close it when done.
+// follower of a download in progress (into a temp file, or into memory
+// when small), or a stream straight from the upstream when the file cannot
+// be stored. Close it when done.
 type NAR struct {
 	ctx context.Context
 
@@ -116,6 +117,11 @@ func (n *NAR) Read(p []byte) (int, error) {
 		}
 		if n.pos < limit {
 			m := min(int64(len(p)), limit-n.pos)
+			if st.mem != nil {
+				k := copy(p[:m], st.mem[n.pos:])
+				n.pos += int64(k)
+				return k, nil
+			}
 			k, err := n.file.ReadAt(p[:m], n.pos)
 			n.pos += int64(k)
 			if k > 0 {
@@ -151,6 +157,9 @@ func (n *NAR) Close() error {
 // join returns a new reader following f. The temp file may be renamed
 // while it is being opened; the new path is then read from the state.
 func (f *fill) join(ctx context.Context, internal bool) (*NAR, error) {
+	if f.mem != nil {
+		return &NAR{ctx: ctx, fill: f, internal: internal}, nil
+	}
 	for range 10 {
 		st := f.state()
 		if err := st.readErr(); err != nil {
@@ -213,21 +222,35 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 		if why := c.cannotStore(spec); why != "" {
 			return c.passthrough(ctx, key, spec, why), nil
 		}
-		w, err := c.Create(key)
-		if err != nil {
-			return c.passthrough(ctx, key, spec, err.Error()), nil
+		// A small file is downloaded into memory and written to disk once
+		// verified: no file is created while a client waits.
+		var w *Writer
+		memSize := c.memoryFill(spec)
+		if memSize == 0 {
+			var err error
+			if w, err = c.Create(key); err != nil {
+				return c.passthrough(ctx, key, spec, err.Error()), nil
+			}
 		}
 		c.mu.Lock()
 		if f := c.fills[key]; (f != nil && !f.failed()) || c.closed {
 			// Someone started it meanwhile: follow theirs.
 			c.mu.Unlock()
-			w.Cancel()
+			if w != nil {
+				w.Cancel()
+			}
 			if f == nil {
 				return nil, fmt.Errorf("nar %s: %w: cache closed", key, ErrStorage)
 			}
 			return f.join(ctx, false)
 		}
-		f := &fill{c: c, key: key, spec: spec, w: w, path: w.tmp, size: -1, notify: make(chan struct{})}
+		f := &fill{c: c, key: key, spec: spec, w: w, size: -1, notify: make(chan struct{})}
+		if w != nil {
+			f.path = w.tmp
+		} else {
+			f.mem = make([]byte, 0, memSize)
+			c.memBytes += memSize
+		}
 		c.fills[key] = f
 		c.wg.Add(1)
 		c.mu.Unlock()
@@ -236,6 +259,28 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 		return r, err
 	}
 	return nil, fmt.Errorf("nar %s: %w: evicted while opening", key, ErrStorage)
+}
+
+// Small files with a known size are downloaded into memory, within a
+// budget shared by the downloads in progress.
+const (
+	memoryFillMax    = 1 << 20
+	memoryFillBudget = 64 << 20
+)
+
+// memoryFill returns the size of the buffer to download spec into, or 0
+// for a temp file.
+func (c *Cache) memoryFill(spec *FillSpec) int64 {
+	size := int64(spec.FileSize)
+	if size <= 0 || size > memoryFillMax {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.memBytes+size > memoryFillBudget {
+		return 0
+	}
+	return size
 }
 
 // cannotStore says why a download would not be stored, or "".
