@@ -75,6 +75,7 @@ func (c *Cache) commitFiles() int {
 		}
 	}
 	dirs := make(map[string]error)
+	newDirs := false
 	for _, r := range reqs {
 		if r.err != nil {
 			continue
@@ -82,6 +83,9 @@ func (c *Cache) commitFiles() int {
 		r.final = c.narPath(r.w.key)
 		dir := filepath.Dir(r.final)
 		if _, seen := dirs[dir]; !seen {
+			if _, err := os.Stat(dir); err != nil {
+				newDirs = true
+			}
 			dirs[dir] = os.MkdirAll(dir, 0o755)
 		}
 		if err := dirs[dir]; err != nil {
@@ -99,6 +103,14 @@ func (c *Cache) commitFiles() int {
 	for dir, err := range dirs {
 		if err == nil {
 			dirs[dir] = syncDir(dir)
+		}
+	}
+	if newDirs {
+		// A new folder is durable once the folder holding it is synced.
+		if err := syncDir(c.narDir); err != nil {
+			for dir := range dirs {
+				dirs[dir] = err
+			}
 		}
 	}
 	now := time.Now().UnixNano()
