@@ -24,14 +24,24 @@ func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.
 			return
 		}
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errBadRequest) && r.Context().Err() == nil {
+			// One line per failed request; the mirror logs the cause.
 			s.log.Error("request failed", "path", r.URL.Path, "err", err)
 		}
 		writeError(w, err)
 	}
 }
 
+// statusError is an error that knows its HTTP status, such as a mirror's
+// 502 for an upstream that failed or 504 for one that stalled.
+type statusError interface {
+	HTTPStatus() int
+}
+
 func writeError(w http.ResponseWriter, err error) {
+	var se statusError
 	switch {
+	case errors.As(err, &se) && se.HTTPStatus() >= 400:
+		writeStatus(w, se.HTTPStatus())
 	case errors.Is(err, fs.ErrNotExist):
 		writeStatus(w, http.StatusNotFound)
 	case errors.Is(err, errBadRequest):

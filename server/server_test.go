@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -257,5 +258,28 @@ func TestMethodNotAllowed(t *testing.T) {
 	s := newTestServer(t, &fakeStore{})
 	if rec := do(t, s, "PUT", "/nix-cache-info"); rec.Code != 405 {
 		t.Errorf("PUT: %d", rec.Code)
+	}
+}
+
+type gatewayError struct{}
+
+func (gatewayError) Error() string   { return "upstream failed" }
+func (gatewayError) HTTPStatus() int { return http.StatusBadGateway }
+
+func TestErrorStatus(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{fs.ErrNotExist, 404},
+		{errBadRequest, 400},
+		{fmt.Errorf("fetch: %w", gatewayError{}), 502},
+		{io.ErrUnexpectedEOF, 500},
+	} {
+		rec := httptest.NewRecorder()
+		writeError(rec, tc.err)
+		if rec.Code != tc.code || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%v: %d %q, want %d no-store", tc.err, rec.Code, rec.Header().Get("Cache-Control"), tc.code)
+		}
 	}
 }
