@@ -16,8 +16,10 @@ import (
 // fetch again: a narinfo or a negative entry is asked for again, and a NAR
 // file without its entry is removed at the next Open.
 
-// maxPending bounds the changes waiting to be written; past it writers
-// wait for the index to catch up.
+// maxPending bounds the narinfo and negative entry changes waiting to be
+// written; past it, lookups wait for the index to catch up. NAR file
+// entries never wait: the disk goroutine makes them itself, and there are
+// no more of them than files committed or evicted.
 const maxPending = 10000
 
 // metaChange is the pending change of one hash part.
@@ -65,9 +67,9 @@ func newPendingIndex() *pendingIndex {
 }
 
 // waitRoomLocked waits, with p.mu held, until fewer than maxPending
-// changes wait. It returns false once the cache is closed.
+// metadata changes wait. It returns false once the cache is closed.
 func (p *pendingIndex) waitRoomLocked() bool {
-	for !p.closed && len(p.meta)+len(p.nars) >= maxPending {
+	for !p.closed && len(p.meta) >= maxPending {
 		room := p.room
 		p.mu.Unlock()
 		<-room
@@ -122,7 +124,7 @@ func (p *pendingIndex) changeMeta(hashPart string, change func(*metaChange)) err
 // changeNar sets the pending entry of a NAR file (nil record: delete).
 func (p *pendingIndex) changeNar(key string, record []byte) error {
 	p.mu.Lock()
-	if !p.waitRoomLocked() {
+	if p.closed {
 		p.mu.Unlock()
 		return fmt.Errorf("%w: cache closed", ErrStorage)
 	}
