@@ -212,7 +212,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		case SlowFirstByte:
 			if !s.sleep(r, f.Delay) {
-				return
+				// Cut the connection, as a real server going down would:
+				// returning would send an empty 200.
+				panic(http.ErrAbortHandler)
 			}
 		case StallMidBody:
 			bf.stall, bf.stallFor = true, f.Delay

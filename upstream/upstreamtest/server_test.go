@@ -316,3 +316,41 @@ func TestCloseEndsStalledRequests(t *testing.T) {
 		t.Errorf("stalled client got %v, want a cut", err)
 	}
 }
+
+// A request waiting before its headers when the server closes is cut, never
+// answered with an empty 200 (which a client would take for a file).
+func TestCloseCutsSlowFirstByte(t *testing.T) {
+	f := newFixture(t, "none")
+	s, err := NewServer(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddFault(Fault{Kind: SlowFirstByte, Delay: time.Minute})
+	const clients = 50
+	codes := make(chan int, clients)
+	for range clients {
+		go func() {
+			resp, err := http.Get(s.URL + "/nix-cache-info")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				codes <- 0
+				return
+			}
+			codes <- resp.StatusCode
+		}()
+	}
+	for s.Requests("nix-cache-info") < clients {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Close()
+	for range clients {
+		if code := <-codes; code != 0 {
+			t.Fatalf("request cut by Close got HTTP %d, want a cut", code)
+		}
+	}
+}
