@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"errors"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func TestBackOffSkipsDownUpstream(t *testing.T) {
 	}
 }
 
-func TestMarkBad(t *testing.T) {
+func TestMarkBadMakesUpstreamLastChoice(t *testing.T) {
 	key := newKey(t, "test-1")
 	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n")}
 	best := newFakeCache(t, key, files)
@@ -57,22 +58,69 @@ func TestMarkBad(t *testing.T) {
 	s := newSet(t, []upstream.Config{{URL: best.srv.URL, Priority: 10}, {URL: other.srv.URL, Priority: 20}},
 		upstream.Options{Trusted: []string{key.public}})
 	hp := hashPart(best.paths[0])
-	f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp)
-	if err != nil || f.Upstream.Name() != best.srv.URL {
-		t.Fatalf("first lookup: %v", err)
+	lookup := func(hp string) (string, int) {
+		t.Helper()
+		f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp)
+		if err != nil {
+			t.Fatalf("lookup %s: %v", hp, err)
+		}
+		return f.Upstream.Name(), f.BadTransfers
 	}
-	s.MarkBad(f.Upstream, hp)
-	before := best.srv.Requests(hp)
-	f, err = s.Lookup(ctxTimeout(t, 10*time.Second), hp)
-	if err != nil || f.Upstream.Name() != other.srv.URL {
-		t.Fatalf("lookup after MarkBad: %v, %v", f, err)
+	bestUp := s.Upstreams()[0]
+
+	s.MarkBad(bestUp, hp)
+	if got, n := lookup(hp); got != other.srv.URL || n != 0 {
+		t.Errorf("after MarkBad: answered by %s (%d bad transfers), want %s (0)", got, n, other.srv.URL)
 	}
-	if got := best.srv.Requests(hp); got != before {
-		t.Errorf("bad upstream asked again for %s", hp)
+	if got, _ := lookup(hashPart(best.paths[1])); got != best.srv.URL {
+		t.Errorf("another path answered by %s, want %s", got, best.srv.URL)
 	}
-	// Other paths are unaffected.
-	f, err = s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(best.paths[1]))
-	if err != nil || f.Upstream.Name() != best.srv.URL {
-		t.Fatalf("lookup of another path: %v", err)
+
+	// The other upstream loses the path: the marked one is still used.
+	other.srv.AddFault(upstreamtest.Fault{Kind: upstreamtest.NotFound, Match: hp})
+	if got, n := lookup(hp); got != best.srv.URL || n != 1 {
+		t.Errorf("only the marked upstream has it: answered by %s (%d bad transfers), want %s (1)", got, n, best.srv.URL)
+	}
+
+	// A good transfer forgets the mark.
+	s.MarkGood(bestUp, hp)
+	other.srv.ClearFaults()
+	if got, n := lookup(hp); got != best.srv.URL || n != 0 {
+		t.Errorf("after MarkGood: answered by %s (%d bad transfers), want %s (0)", got, n, best.srv.URL)
+	}
+}
+
+func TestMarkBadSingleUpstream(t *testing.T) {
+	key := newKey(t, "test-1")
+	only := newFakeCache(t, key, map[string][]byte{"a": []byte("a\n")})
+	s := newSet(t, []upstream.Config{{URL: only.srv.URL}}, upstream.Options{Trusted: []string{key.public}})
+	u, hp := s.Upstreams()[0], hashPart(only.paths[0])
+
+	for i := 1; i < 3; i++ {
+		s.MarkBad(u, hp)
+		f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp)
+		if err != nil {
+			t.Fatalf("after %d bad transfers: %v", i, err)
+		}
+		if f.BadTransfers != i {
+			t.Errorf("after %d bad transfers: BadTransfers = %d", i, f.BadTransfers)
+		}
+		if s.Excluded(u, hp) {
+			t.Errorf("after %d bad transfers: excluded", i)
+		}
+	}
+
+	// Too many in a row exclude it, but the path is not a miss.
+	s.MarkBad(u, hp)
+	if !s.Excluded(u, hp) {
+		t.Errorf("after 3 bad transfers: not excluded")
+	}
+	before := only.srv.Requests(hp)
+	_, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp)
+	if !errors.Is(err, upstream.ErrUnavailable) || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Lookup error = %v, want unavailable, not a miss", err)
+	}
+	if got := only.srv.Requests(hp); got != before {
+		t.Errorf("excluded upstream asked %d times", got-before)
 	}
 }

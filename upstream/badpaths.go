@@ -5,9 +5,15 @@ import (
 	"time"
 )
 
-// badPathTTL is how long an upstream that served bad bytes for a path is
-// skipped for that path.
+// badPathTTL is how long a bad transfer of a path is held against an
+// upstream: meanwhile the upstream is the last choice for that path.
 const badPathTTL = time.Hour
+
+// maxBadTransfers is how many bad transfers of one path in a row (each
+// within badPathTTL of the last) exclude an upstream from that path until
+// the TTL runs out. Fewer only make it the last choice: corruption in
+// transit is often transient, and a path must not vanish because of one.
+const maxBadTransfers = 3
 
 // maxBadPaths bounds the memory of badPaths; beyond it the oldest marks go.
 const maxBadPaths = 100_000
@@ -17,21 +23,40 @@ type badKey struct {
 	hashPart string
 }
 
-type badPaths struct {
-	mu sync.Mutex
-	m  map[badKey]time.Time // expiry
+type badMark struct {
+	until time.Time // expiry
+	count int       // bad transfers in a row
 }
 
-func (b *badPaths) mark(u *Upstream, hashPart string, until time.Time) {
+type badPaths struct {
+	mu sync.Mutex
+	m  map[badKey]badMark
+}
+
+// mark records one more bad transfer and returns how many are in a row.
+func (b *badPaths) mark(u *Upstream, hashPart string, now time.Time) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
-		b.m = map[badKey]time.Time{}
+		b.m = map[badKey]badMark{}
 	}
-	if len(b.m) >= maxBadPaths {
-		b.pruneLocked(time.Now())
+	k := badKey{u, hashPart}
+	old, ok := b.m[k]
+	if !ok && len(b.m) >= maxBadPaths {
+		b.pruneLocked(now)
 	}
-	b.m[badKey{u, hashPart}] = until
+	if !ok || !now.Before(old.until) {
+		old.count = 0
+	}
+	b.m[k] = badMark{until: now.Add(badPathTTL), count: old.count + 1}
+	return old.count + 1
+}
+
+// clear forgets the marks of a path after a good transfer.
+func (b *badPaths) clear(u *Upstream, hashPart string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, badKey{u, hashPart})
 }
 
 // pruneLocked drops expired marks, and if that is not enough the ones
@@ -39,13 +64,13 @@ func (b *badPaths) mark(u *Upstream, hashPart string, until time.Time) {
 func (b *badPaths) pruneLocked(now time.Time) {
 	var oldest badKey
 	var oldestAt time.Time
-	for k, until := range b.m {
-		if !now.Before(until) {
+	for k, mk := range b.m {
+		if !now.Before(mk.until) {
 			delete(b.m, k)
 			continue
 		}
-		if oldestAt.IsZero() || until.Before(oldestAt) {
-			oldest, oldestAt = k, until
+		if oldestAt.IsZero() || mk.until.Before(oldestAt) {
+			oldest, oldestAt = k, mk.until
 		}
 	}
 	if len(b.m) >= maxBadPaths {
@@ -53,16 +78,17 @@ func (b *badPaths) pruneLocked(now time.Time) {
 	}
 }
 
-func (b *badPaths) isBad(u *Upstream, hashPart string, now time.Time) bool {
+// count returns the bad transfers in a row of the path by u (0: none).
+func (b *badPaths) count(u *Upstream, hashPart string, now time.Time) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	until, ok := b.m[badKey{u, hashPart}]
+	mk, ok := b.m[badKey{u, hashPart}]
 	if !ok {
-		return false
+		return 0
 	}
-	if !now.Before(until) {
+	if !now.Before(mk.until) {
 		delete(b.m, badKey{u, hashPart})
-		return false
+		return 0
 	}
-	return true
+	return mk.count
 }

@@ -67,7 +67,7 @@ func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (b
 	if err != nil {
 		cancel()
 		if headerTimedOut.Load() {
-			err = fmt.Errorf("no response headers within %s", u.headerTimeout)
+			err = fmt.Errorf("%w: no response headers within %s", ErrTimeout, u.headerTimeout)
 		}
 		if ctx.Err() == nil {
 			u.breaker.report(healthDown)

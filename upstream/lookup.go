@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
@@ -39,11 +38,13 @@ type lookupEvent struct {
 }
 
 // Lookup asks every usable upstream in parallel for hashPart's narinfo and
-// returns the verified one from the best upstream (lowest priority, then
-// configuration order). It returns as soon as no better upstream can still
-// answer. Errors: fs.ErrNotExist when every upstream said it has no such path
-// (or refused its narinfo), ErrUnavailable when one failed transiently (or is
-// backing off) and none had it.
+// returns the verified one from the best upstream: one without bad
+// transfers of the path (MarkBad) if any has it, then the lowest priority,
+// then configuration order. It returns as soon as no better upstream can
+// still answer. Errors: fs.ErrNotExist when every upstream said it has no
+// such path (or refused its narinfo); ErrUnavailable, wrapping the reasons
+// (ErrTimeout among them), when one failed transiently, is backing off or is
+// excluded after too many bad transfers, and none had it.
 func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 	if !narinfo.ValidHashPart(hashPart) {
 		return nil, fmt.Errorf("lookup %q: invalid hash part: %w", hashPart, fs.ErrNotExist)
@@ -51,17 +52,22 @@ func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var transient []string // reasons the answer may be incomplete
+	var transient []error // reasons the answer may be incomplete
 	events := make(chan lookupEvent, 2*len(s.ups))
 	prio := make(map[*Upstream]int, len(s.ups)) // known priorities of pending upstreams
 	pending := make(map[*Upstream]bool, len(s.ups))
+	bad := make(map[*Upstream]int) // bad transfers in a row of this path: last choice
 	now := time.Now()
 	for _, u := range s.ups {
-		if s.bad.isBad(u, hashPart, now) {
-			continue // counts as a miss: it served bad bytes for this path
+		if n := s.bad.count(u, hashPart, now); n >= maxBadTransfers {
+			// Not a miss: the upstream has the path, its bytes were bad.
+			transient = append(transient, fmt.Errorf("%s: %d bad transfers of this path in a row", u.name, n))
+			continue
+		} else if n > 0 {
+			bad[u] = n
 		}
 		if !u.breaker.allow() {
-			transient = append(transient, u.name+": backing off after failures")
+			transient = append(transient, fmt.Errorf("%s: backing off after failures", u.name))
 			continue
 		}
 		pending[u] = true
@@ -74,8 +80,17 @@ func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 	var best *narInfoResult
 	var bestUp *Upstream
 	var bestPrio int
-	better := func(p int, u *Upstream) bool { // ranks before the current best
-		return best == nil || p < bestPrio || (p == bestPrio && u.index < bestUp.index)
+	// better reports whether u (of priority p) ranks before the current
+	// best: upstreams without bad transfers of the path first, then by
+	// priority, then by configuration order.
+	better := func(p int, u *Upstream) bool {
+		switch {
+		case best == nil:
+			return true
+		case (bad[u] > 0) != (bad[bestUp] > 0):
+			return bad[u] == 0
+		}
+		return p < bestPrio || (p == bestPrio && u.index < bestUp.index)
 	}
 	for len(pending) > 0 {
 		var ev lookupEvent
@@ -96,27 +111,31 @@ func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 				best, bestUp, bestPrio = r, ev.up, prio[ev.up]
 			}
 		case verdictTransient:
-			transient = append(transient, fmt.Sprintf("%s: %v", ev.up.name, r.err))
+			transient = append(transient, fmt.Errorf("%s: %w", ev.up.name, r.err))
 		case verdictCanceled:
 			return nil, fmt.Errorf("lookup %s: %w", hashPart, r.err)
 		}
-		if best != nil && s.certain(pending, prio, better) {
+		if best != nil && s.certain(pending, prio, bad, bestUp, better) {
 			break
 		}
 	}
 	if best != nil {
-		return &Found{NarInfo: best.ni, Upstream: bestUp}, nil
+		return &Found{NarInfo: best.ni, Upstream: bestUp, BadTransfers: bad[bestUp]}, nil
 	}
 	if len(transient) > 0 {
-		return nil, fmt.Errorf("lookup %s: %w: %s", hashPart, ErrUnavailable, strings.Join(transient, "; "))
+		return nil, fmt.Errorf("lookup %s: %w: %w", hashPart, ErrUnavailable, errors.Join(transient...))
 	}
 	return nil, fmt.Errorf("lookup %s: %w", hashPart, fs.ErrNotExist)
 }
 
 // certain reports whether no pending upstream could still beat the best
-// answer: all of them have a known, worse rank.
-func (s *Set) certain(pending map[*Upstream]bool, prio map[*Upstream]int, better func(int, *Upstream) bool) bool {
+// answer: all of them have a known, worse rank, or bad transfers of the
+// path where the best has none.
+func (s *Set) certain(pending map[*Upstream]bool, prio, bad map[*Upstream]int, bestUp *Upstream, better func(int, *Upstream) bool) bool {
 	for u := range pending {
+		if bad[u] > 0 && bad[bestUp] == 0 {
+			continue
+		}
 		p, ok := prio[u]
 		if !ok || better(p, u) {
 			return false
@@ -184,7 +203,7 @@ func (u *Upstream) doNarInfo(ctx context.Context, hashPart string) (*narInfoResu
 	resp, err := u.client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s", u.lookupTimeout)
+			err = fmt.Errorf("%w: no answer within %s", ErrTimeout, u.lookupTimeout)
 		}
 		return transient(err), healthDown
 	}
@@ -207,7 +226,9 @@ func (u *Upstream) doNarInfo(ctx context.Context, hashPart string) (*narInfoResu
 	}
 	ni, err := narinfo.Parse(bytes.NewReader(body))
 	if err != nil {
-		return transient(fmt.Errorf("parse narinfo: %w", err)), healthUp
+		// Transient, never a miss: a body cut by a proxy or a server
+		// going down (an empty 200) says nothing about the path.
+		return transient(fmt.Errorf("parse narinfo (%d bytes): %w", len(body), err)), healthUp
 	}
 	if got := ni.HashPart(); got != hashPart {
 		return transient(fmt.Errorf("narinfo for %s names store path %q", hashPart, ni.StorePath)), healthUp

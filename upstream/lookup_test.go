@@ -3,6 +3,8 @@ package upstream_test
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,7 +53,7 @@ func TestLookupClassification(t *testing.T) {
 		{"500 and found", [2][]upstreamtest.Fault{{{Kind: upstreamtest.ServerError}}, nil}, nil},
 		{"404 and untrusted", [2][]upstreamtest.Fault{{{Kind: upstreamtest.NotFound}}, {{Kind: upstreamtest.UntrustedSig}}}, fs.ErrNotExist},
 		{"untrusted and found", [2][]upstreamtest.Fault{{{Kind: upstreamtest.UntrustedSig}}, nil}, nil},
-		{"timeout and 404", [2][]upstreamtest.Fault{{{Kind: upstreamtest.SlowFirstByte, Delay: time.Minute}}, {{Kind: upstreamtest.NotFound}}}, upstream.ErrUnavailable},
+		{"timeout and 404", [2][]upstreamtest.Fault{{{Kind: upstreamtest.SlowFirstByte, Delay: time.Minute}}, {{Kind: upstreamtest.NotFound}}}, upstream.ErrTimeout},
 		{"reset and 404", [2][]upstreamtest.Fault{{{Kind: upstreamtest.Reset}}, {{Kind: upstreamtest.NotFound}}}, upstream.ErrUnavailable},
 		{"truncated narinfo and 404", [2][]upstreamtest.Fault{{{Kind: upstreamtest.Truncate}}, {{Kind: upstreamtest.NotFound}}}, upstream.ErrUnavailable},
 		{"unknown fields and 404", [2][]upstreamtest.Fault{{{Kind: upstreamtest.UnknownFieldsHexHashes}}, {{Kind: upstreamtest.NotFound}}}, nil},
@@ -83,6 +85,31 @@ func TestLookupClassification(t *testing.T) {
 			}
 			if errors.Is(err, fs.ErrNotExist) == errors.Is(err, upstream.ErrUnavailable) {
 				t.Fatalf("error %v must be exactly one of not-exist and unavailable", err)
+			}
+		})
+	}
+}
+
+// A narinfo that does not parse (an empty 200 from a server going down, a
+// body cut short) is a transient failure, never a miss.
+func TestLookupMalformedNarInfoIsTransient(t *testing.T) {
+	key := newKey(t, "test-1")
+	tests := []struct{ name, body string }{
+		{"empty", ""},
+		{"no StorePath", "URL: nar/x.nar\nNarHash: sha256:1wj2wa8hkb792q9qp6rck87315jldixjp7kaw1rz0r7sh09kwblx\nNarSize: 8\n"},
+		{"binary", "\x28\xb5\x2f\xfd\x00\x01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFakeCache(t, key, map[string][]byte{"a": []byte("a\n")})
+			hp := hashPart(c.paths[0])
+			if err := os.WriteFile(filepath.Join(c.dir, hp+".narinfo"), []byte(tt.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.public}})
+			_, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp)
+			if !errors.Is(err, upstream.ErrUnavailable) || errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Lookup error = %v, want unavailable, not a miss", err)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ type metrics struct {
 	errors        *prometheus.CounterVec   // upstream, kind
 	bytes         *prometheus.CounterVec   // upstream: NAR body bytes received
 	sigRejections *prometheus.CounterVec   // upstream
+	badTransfers  *prometheus.CounterVec   // upstream: NARs that failed verification or were missing
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,6 +41,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "private_nix_cache_upstream_signature_rejections_total",
 			Help: "Upstream narinfos refused because no signature verified with a trusted key.",
 		}, []string{"upstream"}),
+		badTransfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "private_nix_cache_upstream_bad_transfers_total",
+			Help: "NAR transfers that did not match their narinfo (or a NAR the narinfo named was missing); the upstream becomes the last choice for that path.",
+		}, []string{"upstream"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -55,6 +60,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.sigRejections, err = register(reg, m.sigRejections); err != nil {
+		return nil, err
+	}
+	if m.badTransfers, err = register(reg, m.badTransfers); err != nil {
 		return nil, err
 	}
 	return m, nil

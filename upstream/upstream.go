@@ -64,6 +64,11 @@ type Options struct {
 // upstream failed transiently; unlike fs.ErrNotExist it must not be cached as a miss.
 var ErrUnavailable = errors.New("upstream unavailable")
 
+// ErrTimeout marks an upstream that did not answer in time (narinfo, or the
+// response headers of a NAR). Callers may tell it from other failures
+// (a 504 rather than a 502).
+var ErrTimeout = errors.New("upstream timed out")
+
 const (
 	defaultLookupTimeout    = 5 * time.Second
 	defaultNARHeaderTimeout = 30 * time.Second
@@ -117,6 +122,10 @@ type Upstream struct {
 type Found struct {
 	NarInfo  *narinfo.NarInfo
 	Upstream *Upstream
+	// BadTransfers counts the bad transfers in a row of this path by
+	// Upstream (see MarkBad). 0: none; otherwise no other upstream had the
+	// path, and the caller may pause before fetching from it again.
+	BadTransfers int
 }
 
 // New validates the configuration (URLs, keys, credential files) and builds
@@ -263,11 +272,28 @@ func (s *Set) Upstreams() []*Upstream {
 	return append([]*Upstream(nil), s.ups...)
 }
 
-// MarkBad records that u served bad bytes for the path: lookups skip u for
-// that path for an hour.
+// MarkBad records that u served bad bytes for the path (or lacked its
+// NAR). For an hour, lookups of that path prefer any other upstream that
+// has it, but still use u when none does; after maxBadTransfers bad
+// transfers in a row u is no longer asked for it (the lookup is then
+// unavailable, not a miss, unless another upstream answers).
 func (s *Set) MarkBad(u *Upstream, hashPart string) {
-	s.bad.mark(u, hashPart, time.Now().Add(badPathTTL))
-	u.log.Warn("upstream marked bad for path", "hash", hashPart, "for", badPathTTL)
+	n := s.bad.mark(u, hashPart, time.Now())
+	u.m.badTransfers.WithLabelValues(u.name).Inc()
+	u.log.Warn("upstream marked bad for path", "hash", hashPart, "bad_transfers", n,
+		"excluded", n >= maxBadTransfers, "for", badPathTTL)
+}
+
+// MarkGood records a verified transfer of the path by u: earlier bad
+// transfers no longer count against it.
+func (s *Set) MarkGood(u *Upstream, hashPart string) {
+	s.bad.clear(u, hashPart)
+}
+
+// Excluded reports whether lookups of the path skip u after too many bad
+// transfers in a row.
+func (s *Set) Excluded(u *Upstream, hashPart string) bool {
+	return s.bad.count(u, hashPart, time.Now()) >= maxBadTransfers
 }
 
 // Name returns the upstream's base URL.
