@@ -124,3 +124,27 @@ func TestMarkBadSingleUpstream(t *testing.T) {
 		t.Errorf("excluded upstream asked %d times", got-before)
 	}
 }
+
+func TestMarkMissingSkipsUpstream(t *testing.T) {
+	key := newKey(t, "test-1")
+	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n")}
+	best := newFakeCache(t, key, files)
+	other := newFakeCache(t, key, files)
+	s := newSet(t, []upstream.Config{{URL: best.srv.URL, Priority: 10}, {URL: other.srv.URL, Priority: 20}},
+		upstream.Options{Trusted: []string{key.public}})
+	hp := hashPart(best.paths[0])
+	s.MarkMissing(s.Upstreams()[0], hp)
+	before := best.srv.Requests(hp)
+	f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp)
+	if err != nil || f.Upstream.Name() != other.srv.URL {
+		t.Fatalf("lookup after MarkMissing: %v, %v", f, err)
+	}
+	if got := best.srv.Requests(hp); got != before {
+		t.Errorf("upstream lacking the NAR asked again for %s", hp)
+	}
+	// When no other upstream has it, the path is a miss.
+	other.srv.AddFault(upstreamtest.Fault{Kind: upstreamtest.NotFound, Match: hp})
+	if _, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Lookup error = %v, want a miss", err)
+	}
+}

@@ -24,8 +24,9 @@ type badKey struct {
 }
 
 type badMark struct {
-	until time.Time // expiry
-	count int       // bad transfers in a row
+	until   time.Time // expiry
+	count   int       // bad transfers in a row
+	missing bool      // the upstream lacks the NAR: skip it for the path
 }
 
 type badPaths struct {
@@ -33,8 +34,9 @@ type badPaths struct {
 	m  map[badKey]badMark
 }
 
-// mark records one more bad transfer and returns how many are in a row.
-func (b *badPaths) mark(u *Upstream, hashPart string, now time.Time) int {
+// mark records one more bad transfer (or a missing NAR) and returns how
+// many are in a row.
+func (b *badPaths) mark(u *Upstream, hashPart string, missing bool, now time.Time) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
@@ -46,9 +48,9 @@ func (b *badPaths) mark(u *Upstream, hashPart string, now time.Time) int {
 		b.pruneLocked(now)
 	}
 	if !ok || !now.Before(old.until) {
-		old.count = 0
+		old = badMark{}
 	}
-	b.m[k] = badMark{until: now.Add(badPathTTL), count: old.count + 1}
+	b.m[k] = badMark{until: now.Add(badPathTTL), count: old.count + 1, missing: old.missing || missing}
 	return old.count + 1
 }
 
@@ -78,17 +80,17 @@ func (b *badPaths) pruneLocked(now time.Time) {
 	}
 }
 
-// count returns the bad transfers in a row of the path by u (0: none).
-func (b *badPaths) count(u *Upstream, hashPart string, now time.Time) int {
+// get returns the live mark of the path by u (zero: none).
+func (b *badPaths) get(u *Upstream, hashPart string, now time.Time) badMark {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	mk, ok := b.m[badKey{u, hashPart}]
 	if !ok {
-		return 0
+		return badMark{}
 	}
 	if !now.Before(mk.until) {
 		delete(b.m, badKey{u, hashPart})
-		return 0
+		return badMark{}
 	}
-	return mk.count
+	return mk
 }

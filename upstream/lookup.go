@@ -42,9 +42,10 @@ type lookupEvent struct {
 // transfers of the path (MarkBad) if any has it, then the lowest priority,
 // then configuration order. It returns as soon as no better upstream can
 // still answer. Errors: fs.ErrNotExist when every upstream said it has no
-// such path (or refused its narinfo); ErrUnavailable, wrapping the reasons
-// (ErrTimeout among them), when one failed transiently, is backing off or is
-// excluded after too many bad transfers, and none had it.
+// such path (or refused its narinfo, or lacks its NAR: MarkMissing);
+// ErrUnavailable, wrapping the reasons (ErrTimeout among them), when one
+// failed transiently, is backing off or is excluded after too many bad
+// transfers, and none had it.
 func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 	if !narinfo.ValidHashPart(hashPart) {
 		return nil, fmt.Errorf("lookup %q: invalid hash part: %w", hashPart, fs.ErrNotExist)
@@ -59,12 +60,15 @@ func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 	bad := make(map[*Upstream]int) // bad transfers in a row of this path: last choice
 	now := time.Now()
 	for _, u := range s.ups {
-		if n := s.bad.count(u, hashPart, now); n >= maxBadTransfers {
+		switch mk := s.bad.get(u, hashPart, now); {
+		case mk.missing:
+			continue // counts as a miss: it lacks the NAR
+		case mk.count >= maxBadTransfers:
 			// Not a miss: the upstream has the path, its bytes were bad.
-			transient = append(transient, fmt.Errorf("%s: %d bad transfers of this path in a row", u.name, n))
+			transient = append(transient, fmt.Errorf("%s: %d bad transfers of this path in a row", u.name, mk.count))
 			continue
-		} else if n > 0 {
-			bad[u] = n
+		case mk.count > 0:
+			bad[u] = mk.count
 		}
 		if !u.breaker.allow() {
 			transient = append(transient, fmt.Errorf("%s: backing off after failures", u.name))

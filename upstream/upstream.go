@@ -272,16 +272,26 @@ func (s *Set) Upstreams() []*Upstream {
 	return append([]*Upstream(nil), s.ups...)
 }
 
-// MarkBad records that u served bad bytes for the path (or lacked its
-// NAR). For an hour, lookups of that path prefer any other upstream that
-// has it, but still use u when none does; after maxBadTransfers bad
-// transfers in a row u is no longer asked for it (the lookup is then
-// unavailable, not a miss, unless another upstream answers).
+// MarkBad records that u served bytes for the path that do not match its
+// narinfo. For an hour, lookups of that path prefer any other upstream that
+// has it, but still use u when none does: corruption in transit is often
+// transient. After maxBadTransfers bad transfers in a row u is no longer
+// asked for the path; the lookup is then unavailable, not a miss, unless
+// another upstream answers.
 func (s *Set) MarkBad(u *Upstream, hashPart string) {
-	n := s.bad.mark(u, hashPart, time.Now())
+	n := s.bad.mark(u, hashPart, false, time.Now())
 	u.m.badTransfers.WithLabelValues(u.name).Inc()
 	u.log.Warn("upstream marked bad for path", "hash", hashPart, "bad_transfers", n,
 		"excluded", n >= maxBadTransfers, "for", badPathTTL)
+}
+
+// MarkMissing records that u lacks the NAR its narinfo names for the path
+// (or names it by a URL that is refused): for an hour lookups skip u for
+// that path, as if it had answered 404.
+func (s *Set) MarkMissing(u *Upstream, hashPart string) {
+	s.bad.mark(u, hashPart, true, time.Now())
+	u.m.badTransfers.WithLabelValues(u.name).Inc()
+	u.log.Warn("upstream lacks the nar of a path; skipping it for the path", "hash", hashPart, "for", badPathTTL)
 }
 
 // MarkGood records a verified transfer of the path by u: earlier bad
@@ -290,10 +300,11 @@ func (s *Set) MarkGood(u *Upstream, hashPart string) {
 	s.bad.clear(u, hashPart)
 }
 
-// Excluded reports whether lookups of the path skip u after too many bad
-// transfers in a row.
+// Excluded reports whether lookups of the path skip u (MarkMissing, or too
+// many bad transfers in a row).
 func (s *Set) Excluded(u *Upstream, hashPart string) bool {
-	return s.bad.count(u, hashPart, time.Now()) >= maxBadTransfers
+	mk := s.bad.get(u, hashPart, time.Now())
+	return mk.missing || mk.count >= maxBadTransfers
 }
 
 // Name returns the upstream's base URL.
