@@ -94,7 +94,8 @@ func TestFillFirstByteEarly(t *testing.T) {
 func TestFillSlowReaderAndLeavingReader(t *testing.T) {
 	c := openTest(t, Options{})
 	b := makeBlob(t, 1<<20, "zstd", false)
-	src := &fakeSource{data: b.file, chunk: 32 << 10}
+	// Paced, so the download is still running when the leaving reader goes.
+	src := &fakeSource{data: b.file, chunk: 32 << 10, delay: 5 * time.Millisecond}
 	spec, done := specFor(b, src)
 
 	// The slow reader reads one byte and then nothing until the end.
