@@ -66,8 +66,13 @@ func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (b
 	}
 	if err != nil {
 		cancel()
-		if headerTimedOut.Load() {
+		switch {
+		case headerTimedOut.Load():
 			err = fmt.Errorf("%w: no response headers within %s", ErrTimeout, u.headerTimeout)
+		case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+			// The client may report only the cause of the cancellation
+			// (a stall detector's, say): keep the kind visible.
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
 		if ctx.Err() == nil {
 			u.breaker.report(healthDown)
