@@ -177,12 +177,20 @@ func testHandler(m *Mirror) http.Handler {
 	return mux
 }
 
+// writeError maps errors as the server does: an error with a status first.
 func writeError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	if errors.Is(err, fs.ErrNotExist) {
-		code = http.StatusNotFound
+	http.Error(w, err.Error(), statusOf(err))
+}
+
+func statusOf(err error) int {
+	var se interface{ HTTPStatus() int }
+	switch {
+	case errors.As(err, &se) && se.HTTPStatus() >= 400:
+		return se.HTTPStatus()
+	case errors.Is(err, fs.ErrNotExist):
+		return http.StatusNotFound
 	}
-	http.Error(w, err.Error(), code)
+	return http.StatusInternalServerError
 }
 
 func hashPart(storePath string) string {

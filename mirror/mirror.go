@@ -197,7 +197,7 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 	case err == nil:
 	case errors.Is(err, upstream.ErrUnavailable):
 		m.m.lookups.WithLabelValues("unavailable").Inc()
-		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+		return nil, &notExistError{err}
 	case errors.Is(err, fs.ErrNotExist):
 		m.m.lookups.WithLabelValues("miss").Inc()
 		if err := m.cache.DeleteNarInfo(hashPart); err != nil {
@@ -209,7 +209,7 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 		return nil, err
 	default:
 		m.m.lookups.WithLabelValues("error").Inc()
-		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+		return nil, &notExistError{err}
 	}
 	m.m.lookups.WithLabelValues("found").Inc()
 	ni := found.NarInfo.Clone()

@@ -27,11 +27,15 @@ func setNARHeaders(h http.Header) {
 // served with http.ServeContent (Range, HEAD, sendfile). Otherwise the
 // NAR is downloaded once from the upstream its narinfo came from, and this
 // client follows the download; when that upstream fails or serves wrong
-// bytes before the response began, it is marked bad for the path and the
-// path is looked up again (another upstream may have it). Errors are
-// returned only before the response began (fs.ErrNotExist: 404); after,
-// a failure aborts the connection (panic(http.ErrAbortHandler)), so that
-// a client never takes a cut body for a whole one.
+// bytes before the response began, the path is looked up again (another
+// upstream may have it; the same one is asked again after a pause when
+// none does). Errors are returned only before the response began:
+// fs.ErrNotExist (404) when no upstream has the NAR, else errors with an
+// HTTPStatus method: 502 for an upstream that failed, served bad bytes or
+// could not be reached, 504 for one that did not answer in time. After the
+// response began, a failure aborts the connection
+// (panic(http.ErrAbortHandler)), so that a client never takes a cut body
+// for a whole one.
 func (m *Mirror) ServeNAR(w http.ResponseWriter, r *http.Request, name string) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return fmt.Errorf("nar %s: method %s: %w", name, r.Method, fs.ErrNotExist)
@@ -53,18 +57,20 @@ func (m *Mirror) ServeNAR(w http.ResponseWriter, r *http.Request, name string) e
 	if err != nil {
 		m.m.narErrors.WithLabelValues("before").Inc()
 	}
-	return err
+	return withStatus(ctx, err)
 }
 
 func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash string) error {
 	ctx := r.Context()
 	var lastErr error
+	var lastUp string // the upstream of the failed attempt
 	for attempt := range maxAttempts {
 		e, err := m.entry(ctx, storeHash)
-		if errors.Is(err, upstream.ErrUnavailable) {
-			// A 5xx, so that the client retries, rather than a 404 that
-			// makes it build.
-			return fmt.Errorf("nar %s: %w: %s", name, upstream.ErrUnavailable, err.Error())
+		var ne *notExistError
+		if errors.As(err, &ne) && errors.Is(ne.err, upstream.ErrUnavailable) {
+			// Without the narinfo's fs.ErrNotExist: a 5xx, so that the
+			// client retries, rather than a 404 that makes it build.
+			return fmt.Errorf("nar %s: %w", name, ne.err)
 		}
 		if err != nil {
 			if lastErr != nil {
@@ -83,6 +89,15 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 			m.setStale(storeHash, true)
 			lastErr = fmt.Errorf("upstream %s not configured", e.Upstream)
 			continue
+		}
+		if lastErr != nil && e.Upstream == lastUp && !errors.Is(lastErr, cache.ErrStorage) {
+			// The same upstream again (no other has the path, or the
+			// failure was transient): give it a moment.
+			select {
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			case <-ctx.Done():
+				return fmt.Errorf("nar %s: %w (after: %w)", name, context.Cause(ctx), lastErr)
+			}
 		}
 		if r.Method == http.MethodHead {
 			h := w.Header()
@@ -107,17 +122,10 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 				return fmt.Errorf("nar %s: %w", name, err)
 			}
 			// Nothing was sent yet, so try again: after a storage failure
-			// the cache streams without storing; an upstream that lied or
-			// lacks the NAR is now marked bad and the path is looked up
-			// again; a transient upstream failure is retried after a pause.
-			lastErr = err
-			if !errors.Is(err, cache.ErrStorage) && !upstreamLied(err) {
-				select {
-				case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-				case <-ctx.Done():
-					return fmt.Errorf("nar %s: %w", name, err)
-				}
-			}
+			// the cache streams without storing; an upstream that served
+			// bad bytes is now the last choice for the path, one that
+			// lacks the NAR is skipped, and the path is looked up again.
+			lastErr, lastUp = err, e.Upstream
 			continue
 		}
 		m.stream(w, r, name, n)
@@ -127,18 +135,27 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 }
 
 // entry returns the narinfo entry for a NAR request: the cached one unless
-// its upstream failed the NAR, else a fresh lookup.
+// its upstream failed the NAR, else a fresh lookup. When that lookup fails
+// for a reason other than a miss (upstreams unavailable, a timeout), the
+// cached entry is used still, unless its upstream is now excluded for the
+// path.
 func (m *Mirror) entry(ctx context.Context, storeHash string) (*cache.NarInfoEntry, error) {
-	if !m.isStale(storeHash) {
-		e, err := m.cache.NarInfo(storeHash)
-		if err == nil {
-			return e, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			m.log.Warn("read cached narinfo; asking upstreams", "hash", storeHash, "err", err)
+	stale := m.isStale(storeHash)
+	cached, cerr := m.cache.NarInfo(storeHash)
+	if cerr != nil && !errors.Is(cerr, fs.ErrNotExist) {
+		m.log.Warn("read cached narinfo; asking upstreams", "hash", storeHash, "err", cerr)
+	}
+	if cerr == nil && !stale {
+		return cached, nil
+	}
+	e, err := m.lookup(ctx, storeHash)
+	var ne *notExistError
+	if err != nil && cerr == nil && ctx.Err() == nil && errors.As(err, &ne) {
+		if src := m.byName[cached.Upstream]; src != nil && m.ups != nil && !m.ups.Excluded(src, storeHash) {
+			return cached, nil
 		}
 	}
-	return m.lookup(ctx, storeHash)
+	return e, err
 }
 
 func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHash string) *cache.FillSpec {
@@ -154,27 +171,35 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHa
 			return src.FetchNAR(ctx, url, 0)
 		},
 		Done: func(err error) {
-			if !upstreamLied(err) {
-				return
-			}
-			m.m.badUps.Inc()
-			m.log.Warn("upstream failed a nar; skipping it for this path", "hash", storeHash,
-				"upstream", src.Name(), "err", err)
-			if m.ups != nil {
+			switch {
+			case m.ups == nil:
+			case err == nil:
+				m.ups.MarkGood(src, storeHash)
+			case upstreamLacks(err):
+				m.m.badUps.Inc()
+				m.log.Warn("upstream lacks a nar; skipping it for this path", "hash", storeHash,
+					"upstream", src.Name(), "err", err)
+				m.ups.MarkMissing(src, storeHash)
+				m.setStale(storeHash, true)
+			case errors.Is(err, cache.ErrVerify):
+				m.m.badUps.Inc()
+				m.log.Warn("upstream served a bad nar; it is the last choice for this path", "hash", storeHash,
+					"upstream", src.Name(), "err", err)
 				m.ups.MarkBad(src, storeHash)
+				m.setStale(storeHash, true)
 			}
-			m.setStale(storeHash, true)
 		},
 	}
 }
 
-// upstreamLied reports failures that make an upstream unfit for a path: it
-// lacks the NAR its narinfo names, or served bytes that do not match.
-// Transient failures (5xx, resets, stalls, timeouts) and local ones are not
-// held against it.
-func upstreamLied(err error) bool {
-	return err != nil && !errors.Is(err, cache.ErrStorage) &&
-		(errors.Is(err, cache.ErrVerify) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, upstream.ErrBadNARURL))
+// upstreamLacks reports failures that make an upstream unfit for a path: it
+// lacks the NAR its narinfo names, or names it by a URL that is refused.
+// Bad bytes (cache.ErrVerify) only make it the last choice; transient
+// failures (5xx, resets, stalls, timeouts) and local ones are not held
+// against it.
+func upstreamLacks(err error) bool {
+	return err != nil && !errors.Is(err, cache.ErrStorage) && !errors.Is(err, cache.ErrVerify) &&
+		(errors.Is(err, fs.ErrNotExist) || errors.Is(err, upstream.ErrBadNARURL))
 }
 
 func (m *Mirror) serveHit(w http.ResponseWriter, r *http.Request, n *cache.NAR) {
