@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "private_nix_cache_mirror_served_bytes_total", Help: "Mirrored NAR bytes sent to clients.",
 		}),
 		badUps: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "private_nix_cache_mirror_upstream_nar_failures_total", Help: "NAR downloads an upstream failed or served wrong; the upstream is skipped for that path.",
+			Name: "private_nix_cache_mirror_upstream_nar_failures_total", Help: "NAR downloads an upstream served wrong (it becomes the last choice for that path) or lacked (it is skipped for that path).",
 		}),
 		narErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_mirror_nar_errors_total", Help: "Mirrored NAR requests that failed, before or after the response began.",
