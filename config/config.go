@@ -146,8 +146,8 @@ func (c *Config) Validate() error {
 	if _, err := c.MaxSizeBytes(); err != nil {
 		return err
 	}
-	if c.NegativeTTL < 0 {
-		return bad("negative-ttl", "must not be negative")
+	if c.NegativeTTL <= 0 {
+		return bad("negative-ttl", "must be a positive duration like 10m")
 	}
 	if c.CacheDir == "" && len(c.Upstreams) > 0 {
 		return bad("cache-dir", "must be set when mirroring upstreams")

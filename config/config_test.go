@@ -111,6 +111,7 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{args: []string{"--upstream", "ftp://x"}, want: "--upstream"},
 		{args: []string{"--upstream", "https://user:pw@x"}, want: "credentials"},
 		{args: []string{"--log-level", "loud"}, want: "--log-level"},
+		{args: []string{"--negative-ttl", "0s"}, want: "--negative-ttl"},
 		{file: "listn = \"x\"\n", want: "unknown key listn"},
 		{file: "[[upstream]]\nurl = \"https://x\"\ntoken = \"t\"\n", want: "unknown key upstream.token"},
 		{args: []string{"stray"}, want: "unexpected argument"},

@@ -37,7 +37,13 @@ func FormatHash(h *nixhash.Hash) string {
 // ValidHashPart reports whether s is a store path hash part: 32 characters
 // of the nixbase32 alphabet.
 func ValidHashPart(s string) bool {
-	if len(s) != 32 {
+	return len(s) == 32 && ValidNix32(s)
+}
+
+// ValidNix32 reports whether s is non-empty and made of nixbase32 digits
+// only, as hash parts and NAR hashes in URLs are.
+func ValidNix32(s string) bool {
+	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,12 @@ const maxLocalEntries = 1 << 16
 // then answers 404, which clients take as "not here").
 const recheckAfter = time.Second
 
+// missTTL is how long "not in the local store" is remembered. With the
+// mirror on, most narinfo requests are for paths the bastion never built:
+// this spares each of them a database query, and delays the announcement of
+// a path that was just built by at most this long.
+const missTTL = time.Second
+
 // localEntry is a signed narinfo of the local store, remembered so that a
 // repeat costs neither a database query nor a signature.
 type localEntry struct {
@@ -40,21 +48,26 @@ type localNarInfos struct {
 
 	mu      sync.RWMutex
 	entries map[string]*localEntry
+	misses  map[string]int64 // hash part → unix nanoseconds until which it is a miss
 }
 
 func newLocalNarInfos(store LocalStore, keys []signature.SecretKey) *localNarInfos {
-	return &localNarInfos{store: store, keys: keys, entries: make(map[string]*localEntry)}
+	return &localNarInfos{store: store, keys: keys, entries: make(map[string]*localEntry), misses: make(map[string]int64)}
 }
 
 // get returns the entry of hashPart, or fs.ErrNotExist. A remembered entry
 // is checked against the file system, so a path deleted by the garbage
 // collector is not announced any more.
 func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, error) {
+	now := time.Now().UnixNano()
 	l.mu.RLock()
 	e := l.entries[hashPart]
+	missUntil := l.misses[hashPart]
 	l.mu.RUnlock()
+	if now < missUntil {
+		return nil, fs.ErrNotExist
+	}
 	if e != nil {
-		now := time.Now().UnixNano()
 		if now-e.checked.Load() < int64(recheckAfter) {
 			return e, nil
 		}
@@ -65,6 +78,9 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 		l.forget(hashPart)
 	}
 	pi, err := l.store.PathInfo(ctx, hashPart)
+	if errors.Is(err, fs.ErrNotExist) {
+		l.rememberMiss(hashPart, now+int64(missTTL))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +120,15 @@ func (l *localNarInfos) remember(hashPart string, e *localEntry) {
 		}
 	}
 	l.entries[hashPart] = e
+}
+
+func (l *localNarInfos) rememberMiss(hashPart string, until int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.misses) >= maxLocalEntries {
+		clear(l.misses) // all expire within missTTL anyway
+	}
+	l.misses[hashPart] = until
 }
 
 func (l *localNarInfos) forget(hashPart string) {

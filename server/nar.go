@@ -33,23 +33,14 @@ func parseLocalNARName(name, query string) (localNARRef, bool) {
 	switch len(base) {
 	case 32 + 1 + narHashLen:
 		ref := localNARRef{hashPart: base[:32], narHash: base[33:]}
-		return ref, base[32] == '-' && narinfo.ValidHashPart(ref.hashPart) && validNix32(ref.narHash)
+		return ref, base[32] == '-' && narinfo.ValidHashPart(ref.hashPart) && narinfo.ValidNix32(ref.narHash)
 	case 32:
 		return localNARRef{hashPart: base}, narinfo.ValidHashPart(base)
 	case narHashLen:
 		ref := localNARRef{hashPart: query, narHash: base}
-		return ref, narinfo.ValidHashPart(query) && validNix32(base)
+		return ref, narinfo.ValidHashPart(query) && narinfo.ValidNix32(base)
 	}
 	return localNARRef{}, false
-}
-
-func validNix32(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !strings.ContainsRune("0123456789abcdfghijklmnpqrsvwxyz", rune(s[i])) {
-			return false
-		}
-	}
-	return len(s) > 0
 }
 
 func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {

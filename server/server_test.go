@@ -283,3 +283,19 @@ func TestErrorStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalMissRemembered(t *testing.T) {
+	st := &fakeStore{narBody: []byte("x")}
+	s := newTestServer(t, st)
+	other := "/" + strings.Repeat("1", 32) + ".narinfo"
+	do(t, s, "GET", other)
+	do(t, s, "GET", other)
+	if st.queries != 1 {
+		t.Errorf("a repeated miss asked the database %d times", st.queries)
+	}
+	s.local.misses[strings.Repeat("1", 32)] = 0 // as if it had expired
+	do(t, s, "GET", other)
+	if st.queries != 2 {
+		t.Errorf("an expired miss was not asked again: %d queries", st.queries)
+	}
+}
