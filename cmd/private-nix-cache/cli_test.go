@@ -33,6 +33,7 @@ func TestServeSettingErrorsExit2(t *testing.T) {
 		{[]string{"serve", "--secret-key-file", openKey}, "readable by others"},
 		{[]string{"serve", "--local-store", "true", "--store-root", dir, "--upstream", "none"}, "--local-store"},
 		{[]string{"serve", "--no-such-flag"}, "no-such-flag"},
+		{[]string{"serve", "--netrc-file", openKey, "--upstream", "http://127.0.0.1:1", "--cache-dir", dir}, "readable by others"},
 		{[]string{"serve", "--http-redirect-listen", ":8080", "--upstream", "none", "--local-store", "false"}, "--http-redirect-listen"},
 	} {
 		code, _, stderr := runCLI(tc.args...)

@@ -21,6 +21,9 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 	if len(cfg.Upstreams) == 0 {
 		return nil, nil, nil
 	}
+	if err := checkCredentialFiles(cfg); err != nil {
+		return nil, nil, err
+	}
 	ups := make([]upstream.Config, len(cfg.Upstreams))
 	for i, u := range cfg.Upstreams {
 		ups[i] = upstream.Config{URL: u.URL, Priority: u.Priority, PublicKeys: u.PublicKeys, TokenFile: u.TokenFile, NetrcFile: u.NetrcFile}
@@ -70,4 +73,28 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		return c.Close()
 	}
 	return m, closeAll, nil
+}
+
+// checkCredentialFiles refuses token and netrc files that others can read,
+// as for signing keys: a leaked token opens a private cache to anyone.
+func checkCredentialFiles(cfg *config.Config) error {
+	check := func(key, path string) error {
+		if path == "" {
+			return nil
+		}
+		_, err := config.ReadSecret(key, path)
+		return err
+	}
+	if err := check("netrc-file", cfg.NetrcFile); err != nil {
+		return err
+	}
+	for _, u := range cfg.Upstreams {
+		if err := check("upstream", u.TokenFile); err != nil {
+			return err
+		}
+		if err := check("upstream", u.NetrcFile); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -101,7 +102,9 @@ func TestMirrorCrashSafety(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond) // small paths done, the big one half-way
+	// Kill once some NARs are committed and the big one is still filling.
+	waitFor(t, func() bool { return countFiles(filepath.Join(m.cacheDir, "nar")) > 0 })
+	time.Sleep(300 * time.Millisecond)
 	p.kill()
 	wg.Wait()
 
@@ -150,4 +153,26 @@ func mirrorNARURL(t *testing.T, base, path string) string {
 		}
 	}
 	return base + "/nar/none"
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 20s")
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
 }
