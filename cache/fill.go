@@ -46,6 +46,9 @@ type fill struct {
 	key  string
 	spec *FillSpec
 	w    *Writer
+	// inMemory is set before the fill is published and never changes:
+	// readers decide from it, not from mem, which the download rewrites.
+	inMemory bool
 
 	mu       sync.Mutex
 	path     string // the temp file, then the committed file ("" in memory)
@@ -202,7 +205,7 @@ func (f *fill) download() error {
 	}
 
 	buf := make([]byte, 256<<10)
-	if f.mem != nil {
+	if f.inMemory {
 		buf = buf[:min(len(buf), cap(f.mem)+1)] // +1: an overlong body shows
 	}
 	mem := f.mem

@@ -157,7 +157,7 @@ func (n *NAR) Close() error {
 // join returns a new reader following f. The temp file may be renamed
 // while it is being opened; the new path is then read from the state.
 func (f *fill) join(ctx context.Context, internal bool) (*NAR, error) {
-	if f.mem != nil {
+	if f.inMemory {
 		return &NAR{ctx: ctx, fill: f, internal: internal}, nil
 	}
 	for range 10 {
@@ -244,7 +244,7 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 			}
 			return f.join(ctx, false)
 		}
-		f := &fill{c: c, key: key, spec: spec, w: w, size: -1, notify: make(chan struct{})}
+		f := &fill{c: c, key: key, spec: spec, w: w, inMemory: w == nil, size: -1, notify: make(chan struct{})}
 		if w != nil {
 			f.path = w.tmp
 		} else {
