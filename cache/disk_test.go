@@ -60,7 +60,8 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 
 	// Unknown size: the disk fills up during the download, which fails
 	// as a storage error (not the upstream's fault) and is cleaned up.
-	unsized := makeBlob(t, 3<<20, "none", false)
+	// (Compressed: an uncompressed file's size is NarSize, always known.)
+	unsized := makeBlob(t, 3<<20, "zstd", false)
 	got, _, err, derr = fetchAll(t, c, unsized, &fakeSource{data: unsized.file, chunk: 64 << 10, length: -1})
 	if err == nil || !errors.Is(derr, ErrStorage) {
 		t.Fatalf("disk full during download: read %d bytes, %v, %v", len(got), err, derr)

@@ -209,13 +209,17 @@ func (f *fill) download() error {
 		buf = buf[:min(len(buf), cap(f.mem)+1)] // +1: an overlong body shows
 	}
 	mem := f.mem
+	limit := size
+	if limit < 0 {
+		limit = maxFileSize(f.spec)
+	}
 	var written int64
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			guard.progress()
-			if size >= 0 && written+int64(n) > size {
-				return fmt.Errorf("%w: upstream sent more than %d bytes", ErrVerify, size)
+			if limit >= 0 && written+int64(n) > limit {
+				return fmt.Errorf("%w: upstream sent more than %d bytes for a NAR of %d", ErrVerify, limit, f.spec.NarSize)
 			}
 			if mem != nil {
 				mem = append(mem, buf[:n]...) // within its capacity: readers keep their view
@@ -333,16 +337,41 @@ func (n *narCheck) wait(ctx context.Context) error {
 	}
 }
 
-// expectedSize is FileSize when the narinfo has it, else the upstream's
-// Content-Length, else -1; the two must agree.
+// fileSize is the size of the NAR file as the narinfo tells it: FileSize,
+// else NarSize for an uncompressed file; 0 when unknown.
+func fileSize(spec *FillSpec) uint64 {
+	if spec.FileSize == 0 && spec.Compression == "none" {
+		return spec.NarSize
+	}
+	return spec.FileSize
+}
+
+// expectedSize is the file size the narinfo tells (fileSize), else the
+// upstream's Content-Length, else -1; the two must agree.
 func expectedSize(spec *FillSpec, length int64) (int64, error) {
-	if spec.FileSize == 0 {
+	want := fileSize(spec)
+	if want == 0 {
 		return length, nil
 	}
-	if length >= 0 && uint64(length) != spec.FileSize {
-		return 0, fmt.Errorf("%w: upstream announces %d bytes, narinfo FileSize is %d", ErrVerify, length, spec.FileSize)
+	if length >= 0 && uint64(length) != want {
+		return 0, fmt.Errorf("%w: upstream announces %d bytes, narinfo says %d", ErrVerify, length, want)
 	}
-	return int64(spec.FileSize), nil
+	return int64(want), nil
+}
+
+// maxFileSize bounds a compressed file whose size nothing announces, so
+// that junk or an endless stream fails long before FillTimeout: the
+// compressors Nix uses grow incompressible data by well under 1% plus a
+// few headers; NarSize/2 + 1 MiB of slack is far beyond that. It is -1
+// when NarSize is unknown.
+func maxFileSize(spec *FillSpec) int64 {
+	if spec.NarSize == 0 {
+		return -1
+	}
+	if spec.Compression == "none" {
+		return int64(spec.NarSize)
+	}
+	return int64(spec.NarSize + spec.NarSize/2 + 1<<20)
 }
 
 // stallGuard calls cancel when progress has not been reported for d.

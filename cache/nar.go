@@ -271,7 +271,7 @@ const (
 // memoryFill returns the size of the buffer to download spec into, or 0
 // for a temp file.
 func (c *Cache) memoryFill(spec *FillSpec) int64 {
-	size := int64(spec.FileSize)
+	size := int64(fileSize(spec))
 	if size <= 0 || size > memoryFillMax {
 		return 0
 	}
@@ -291,9 +291,9 @@ func (c *Cache) cannotStore(spec *FillSpec) string {
 	case !canDecode(spec.Compression):
 		// NarHash, the signed field, could not be checked.
 		return "cannot decompress " + spec.Compression + " to check NarHash"
-	case c.opts.MaxSize > 0 && spec.FileSize > uint64(c.opts.MaxSize):
+	case c.opts.MaxSize > 0 && fileSize(spec) > uint64(c.opts.MaxSize):
 		return "larger than the cache size limit"
-	case spec.FileSize > 0 && !c.roomFor(int64(spec.FileSize)):
+	case fileSize(spec) > 0 && !c.roomFor(int64(fileSize(spec))):
 		return "not enough free disk space"
 	}
 	return ""

@@ -128,8 +128,8 @@ func (p *passthrough) Read(b []byte) (int, error) {
 			chunk := b[off : off+n]
 			p.n += int64(n)
 			p.c.m.fetched.Add(float64(n))
-			if p.size >= 0 && p.n > p.size {
-				return p.fail(fmt.Errorf("%w: upstream sent more than %d bytes", ErrVerify, p.size))
+			if limit := p.limit(); limit >= 0 && p.n > limit {
+				return p.fail(fmt.Errorf("%w: upstream sent more than %d bytes for a NAR of %d", ErrVerify, limit, p.spec.NarSize))
 			}
 			if p.fileHash != nil {
 				p.fileHash.Write(chunk)
@@ -199,4 +199,13 @@ func (p *passthrough) Close() error {
 		return p.body.Close()
 	}
 	return nil
+}
+
+// limit is the most bytes the file may have: its size when known, else a
+// bound from NarSize (maxFileSize), else -1.
+func (p *passthrough) limit() int64 {
+	if p.size >= 0 {
+		return p.size
+	}
+	return maxFileSize(p.spec)
 }

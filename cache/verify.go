@@ -66,7 +66,8 @@ func checkDigest(what string, want *nixhash.Hash, got []byte) error {
 }
 
 // verifyNar decompresses the NAR file read from r and checks NarHash and
-// NarSize. It reads r to its end. Only content that does not match is
+// NarSize. It reads r to its end, unless the NAR is longer than NarSize,
+// which fails as soon as it shows. Only content that does not match is
 // ErrVerify; a failure to read r (a cancelled download, a disk error) is
 // returned as it is.
 func verifyNar(spec *FillSpec, r io.Reader) error {
@@ -86,7 +87,12 @@ func verifyNar(spec *FillSpec, r io.Reader) error {
 		return fmt.Errorf("%w: decompress %s: %w", ErrVerify, spec.Compression, err)
 	}
 	defer d.Close()
-	n, err := io.Copy(h, d)
+	var out io.Reader = d
+	if spec.NarSize != 0 {
+		// One byte more shows an overlong NAR without decompressing it all.
+		out = io.LimitReader(d, int64(spec.NarSize)+1)
+	}
+	n, err := io.Copy(h, out)
 	if src.err != nil {
 		return fmt.Errorf("read NAR file: %w", src.err)
 	}
