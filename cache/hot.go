@@ -12,6 +12,9 @@ type hotNarInfos struct {
 	max   int
 	order *list.List // front = most recent; values are *hotItem
 	items map[string]*list.Element
+	// gen counts the changes made by writers (put, remove): a read-through
+	// fill that began before one may hold what it replaced.
+	gen uint64
 }
 
 type hotItem struct {
@@ -34,14 +37,41 @@ func (h *hotNarInfos) get(hashPart string) *NarInfoEntry {
 	return el.Value.(*hotItem).entry
 }
 
+// generation is taken before reading the index for a fill (see fill).
+func (h *hotNarInfos) generation() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gen
+}
+
+// put stores the entry a writer has just made visible in the index.
 func (h *hotNarInfos) put(hashPart string, e *NarInfoEntry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.gen++
 	if el, ok := h.items[hashPart]; ok {
 		el.Value.(*hotItem).entry = e
 		h.order.MoveToFront(el)
 		return
 	}
+	h.insertLocked(hashPart, e)
+}
+
+// fill stores an entry read from the index, unless one is there already
+// or a writer changed anything since gen: what was read may be stale.
+func (h *hotNarInfos) fill(hashPart string, e *NarInfoEntry, gen uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen != gen {
+		return
+	}
+	if _, ok := h.items[hashPart]; ok {
+		return
+	}
+	h.insertLocked(hashPart, e)
+}
+
+func (h *hotNarInfos) insertLocked(hashPart string, e *NarInfoEntry) {
 	h.items[hashPart] = h.order.PushFront(&hotItem{hashPart, e})
 	for h.order.Len() > h.max {
 		last := h.order.Back()
@@ -50,9 +80,11 @@ func (h *hotNarInfos) put(hashPart string, e *NarInfoEntry) {
 	}
 }
 
+// remove forgets an entry a writer has just deleted from the index.
 func (h *hotNarInfos) remove(hashPart string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.gen++
 	if el, ok := h.items[hashPart]; ok {
 		h.order.Remove(el)
 		delete(h.items, hashPart)

@@ -29,6 +29,9 @@ type NarInfoEntry struct {
 // NarInfo returns the stored narinfo for a hash part, or fs.ErrNotExist.
 func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 	now := time.Now().UnixNano()
+	// Taken before any read: a writer that changes the entry meanwhile
+	// keeps this read's result out of the LRU.
+	gen := c.hot.generation()
 	if e := c.hot.get(hashPart); e != nil {
 		c.touchNarInfo(hashPart, now)
 		c.m.hits.WithLabelValues("narinfo").Inc()
@@ -39,7 +42,10 @@ func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 			c.m.misses.WithLabelValues("narinfo").Inc()
 			return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
 		}
-		c.hot.put(hashPart, m.narInfo)
+		if testHookNarInfoRead != nil {
+			testHookNarInfoRead(hashPart)
+		}
+		c.hot.fill(hashPart, m.narInfo, gen)
 		c.m.hits.WithLabelValues("narinfo").Inc()
 		return m.narInfo, nil
 	}
@@ -64,11 +70,18 @@ func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 		return nil, fmt.Errorf("stored narinfo %s: %w", hashPart, err)
 	}
 	e := &NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream, UpstreamURL: rec.UpstreamURL}
-	c.hot.put(hashPart, e)
+	if testHookNarInfoRead != nil {
+		testHookNarInfoRead(hashPart)
+	}
+	c.hot.fill(hashPart, e, gen)
 	c.touchNarInfo(hashPart, now)
 	c.m.hits.WithLabelValues("narinfo").Inc()
 	return e, nil
 }
+
+// testHookNarInfoRead, set only by tests, runs between reading a narinfo
+// from the pending changes or the index and keeping it in the LRU.
+var testHookNarInfoRead func(hashPart string)
 
 func (c *Cache) touchNarInfo(hashPart string, now int64) {
 	c.mu.Lock()
@@ -93,7 +106,6 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 	if err != nil {
 		return err
 	}
-	c.hot.put(hashPart, &e)
 	err = c.pending.changeMeta(hashPart, func(m *metaChange) {
 		m.narInfo, m.record, m.delNarInfo = &e, v, false
 		m.negative, m.delNegative = nil, true
@@ -101,6 +113,9 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 	if err != nil {
 		return fmt.Errorf("put narinfo %s: %w", hashPart, err)
 	}
+	// After the change is visible: a read-through fill that missed it is
+	// then refused (see hotNarInfos.fill).
+	c.hot.put(hashPart, &e)
 	return nil
 }
 
@@ -125,6 +140,7 @@ func (c *Cache) DeleteNarInfo(hashPart string) error {
 	if err != nil {
 		return fmt.Errorf("delete narinfo %s: %w", hashPart, err)
 	}
+	c.hot.remove(hashPart) // again once visible, as in PutNarInfo
 	return nil
 }
 
