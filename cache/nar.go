@@ -225,7 +225,10 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 		// A small file is downloaded into memory and written to disk once
 		// verified: no file is created while a client waits.
 		var w *Writer
-		memSize := c.memoryFill(spec)
+		memSize := c.reserveMemory(spec)
+		if testHookMemoryReserved != nil {
+			testHookMemoryReserved()
+		}
 		if memSize == 0 {
 			var err error
 			if w, err = c.Create(key); err != nil {
@@ -235,6 +238,7 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 		c.mu.Lock()
 		if f := c.fills[key]; (f != nil && !f.failed()) || c.closed {
 			// Someone started it meanwhile: follow theirs.
+			c.memBytes -= memSize
 			c.mu.Unlock()
 			if w != nil {
 				w.Cancel()
@@ -248,8 +252,7 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 		if w != nil {
 			f.path = w.tmp
 		} else {
-			f.mem = make([]byte, 0, memSize)
-			c.memBytes += memSize
+			f.mem = make([]byte, 0, memSize) // reserved above; run releases it
 		}
 		c.fills[key] = f
 		c.wg.Add(1)
@@ -263,14 +266,19 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 
 // Small files with a known size are downloaded into memory, within a
 // budget shared by the downloads in progress.
-const (
-	memoryFillMax    = 1 << 20
-	memoryFillBudget = 64 << 20
-)
+const memoryFillMax = 1 << 20
 
-// memoryFill returns the size of the buffer to download spec into, or 0
-// for a temp file.
-func (c *Cache) memoryFill(spec *FillSpec) int64 {
+// memoryFillBudget is a variable for tests only.
+var memoryFillBudget int64 = 64 << 20
+
+// testHookMemoryReserved, set only by tests, runs after reserveMemory.
+var testHookMemoryReserved func()
+
+// reserveMemory returns the size of the buffer to download spec into, now
+// counted in the budget (the caller gives it back if it creates no fill),
+// or 0 for a temp file. Check and reservation are one step, so concurrent
+// downloads cannot all pass the check and overshoot the budget together.
+func (c *Cache) reserveMemory(spec *FillSpec) int64 {
 	size := int64(fileSize(spec))
 	if size <= 0 || size > memoryFillMax {
 		return 0
@@ -280,6 +288,7 @@ func (c *Cache) memoryFill(spec *FillSpec) int64 {
 	if c.memBytes+size > memoryFillBudget {
 		return 0
 	}
+	c.memBytes += size
 	return size
 }
 
