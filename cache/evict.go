@@ -7,18 +7,30 @@ import (
 	"sort"
 )
 
-// evict removes least recently used NAR files until the total is at most
-// MaxSize. Files are unlinked under c.mu so that a fill of the same key
-// cannot commit in between and lose its new file; readers holding a file
-// open keep reading it (unlink while open).
+// evict removes least recently used NAR files once the total is over
+// MaxSize, down to its low-water mark (95%): the sort of every file under c.mu
+// that it takes then runs once per few commits, not after every one.
+// Files are unlinked under c.mu so that a fill of the same key cannot
+// commit in between and lose its new file; readers holding a file open
+// keep reading it (unlink while open).
 func (c *Cache) evict() (removed int, freed int64) {
 	if c.opts.MaxSize <= 0 {
 		return 0, 0
 	}
-	return c.evictTo(c.opts.MaxSize)
+	return c.evictDown(c.opts.MaxSize, lowWater(c.opts.MaxSize))
 }
 
+// lowWater is what eviction leaves of max: 95%, so that a few more
+// average files fit before the next eviction.
+func lowWater(max int64) int64 { return max - max/20 }
+
+// evictTo evicts until the total is at most max, exactly (GC).
 func (c *Cache) evictTo(max int64) (removed int, freed int64) {
+	return c.evictDown(max, max)
+}
+
+// evictDown evicts, when the total is over max, until it is at most to.
+func (c *Cache) evictDown(max, to int64) (removed int, freed int64) {
 	c.mu.Lock()
 	if c.total <= max {
 		c.mu.Unlock()
@@ -40,7 +52,7 @@ func (c *Cache) evictTo(max int64) (removed int, freed int64) {
 	})
 	var keys []string
 	for _, v := range all {
-		if c.total <= max {
+		if c.total <= to {
 			break
 		}
 		if err := os.Remove(c.narPath(v.key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
