@@ -9,27 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// mountTmpfs mounts a small tmpfs (needs root) or skips the test; when
-// $CI is set (continuous integration runs as root) it fails instead.
-func mountTmpfs(t testing.TB, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mnt")
-	os.Mkdir(dir, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("cannot mount a tmpfs, required when CI is set: %v: %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
-		}
-	})
-	return dir
-}
+	"github.com/private-nix-cache/private-nix-cache/internal/tmpfs"
+)
 
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
@@ -51,7 +33,7 @@ func fetchAll(t *testing.T, c *Cache, b *blob, src *fakeSource) (got []byte, sto
 }
 
 func TestDiskFullAndReadOnly(t *testing.T) {
-	dir := mountTmpfs(t, "2m")
+	dir := tmpfs.Mount(t, "2m")
 	// DiskRetry must outlast the steps that expect the disk to count as bad.
 	c := openTest(t, Options{Dir: dir, DiskRetry: time.Second})
 

@@ -3,21 +3,19 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/internal/tmpfs"
 )
 
 // TestDiskFullKeepsServing puts the cache on a 2 MiB tmpfs (needs root;
 // skipped otherwise, failed when $CI is set): NARs that do not fit are streamed without storing,
 // small ones are still stored, and narinfos keep being served.
 func TestDiskFullKeepsServing(t *testing.T) {
-	dir := mountTmpfs(t, "2m")
+	dir := tmpfs.Mount(t, "2m")
 	files := map[string][]byte{
 		"big":   randomBytes(5, 3<<20),
 		"small": []byte("small enough\n"),
@@ -51,20 +49,4 @@ func TestDiskFullKeepsServing(t *testing.T) {
 			t.Errorf("%s (%d bytes) stored = %v, want %v", p, len(want), stored, wantStored)
 		}
 	}
-}
-
-// mountTmpfs mounts a small tmpfs (needs root) or skips the test; when
-// $CI is set (continuous integration runs as root) it fails instead.
-func mountTmpfs(t testing.TB, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mnt")
-	os.Mkdir(dir, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("cannot mount a tmpfs, required when CI is set: %v: %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
-	return dir
 }

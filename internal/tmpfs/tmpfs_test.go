@@ -1,4 +1,4 @@
-package mirror
+package tmpfs
 
 import (
 	"testing"
@@ -23,14 +23,14 @@ func (o *outcomeTB) run(f func(testing.TB)) {
 	f(o)
 }
 
-func TestMountTmpfsFailsUnderCI(t *testing.T) {
+func TestMountFailsUnderCI(t *testing.T) {
 	for _, tt := range []struct {
 		ci         string
 		wantFailed bool
 	}{{"", false}, {"true", true}} {
 		t.Setenv("CI", tt.ci)
 		o := &outcomeTB{TB: t}
-		o.run(func(tb testing.TB) { mountTmpfs(tb, "not-a-size") }) // mount refuses it
+		o.run(func(tb testing.TB) { Mount(tb, "not-a-size") }) // mount refuses it
 		if o.failed != tt.wantFailed || o.skipped == tt.wantFailed {
 			t.Errorf("CI=%q: failed %v, skipped %v; want failed %v", tt.ci, o.failed, o.skipped, tt.wantFailed)
 		}
