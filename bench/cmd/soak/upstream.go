@@ -5,7 +5,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -96,7 +95,7 @@ func prepareUpstream(ctx context.Context, cfg settings, tmp string, logf func(st
 		upstreamtest.WriteCache(dir, key, files, comp)
 		sources = append(sources, dir)
 	}
-	if err := union(u.dir, sources...); err != nil {
+	if err := fixture.Union(u.dir, sources...); err != nil {
 		return nil, err
 	}
 	logf("soak: upstream ready in %v", time.Since(start).Round(100*time.Millisecond))
@@ -137,38 +136,6 @@ func content(gen *rand.Rand, size int) []byte {
 	}
 	copy(b[size/2:], bytes.Repeat([]byte("soak test content "), size/36+1))
 	return b
-}
-
-// union hard-links (or copies) the files of the source folders into dst;
-// the first source wins on a shared name.
-func union(dst string, srcs ...string) error {
-	for _, src := range srcs {
-		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(src, p)
-			target := filepath.Join(dst, rel)
-			if d.IsDir() {
-				return os.MkdirAll(target, 0o755)
-			}
-			if _, err := os.Lstat(target); err == nil {
-				return nil
-			}
-			if err := os.Link(p, target); err == nil {
-				return nil
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, b, 0o644)
-		})
-		if err != nil {
-			return fmt.Errorf("upstream folder: %w", err)
-		}
-	}
-	return nil
 }
 
 // faults are the upstream's misbehaviours during the soak. Stalls are
