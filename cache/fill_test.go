@@ -19,36 +19,7 @@ func TestFillManyReadersOneDownload(t *testing.T) {
 	src := &fakeSource{data: b.file, chunk: 64 << 10, delay: time.Millisecond}
 	spec, done := specFor(b, src)
 
-	const readers = 50
-	var wg sync.WaitGroup
-	results := make([][]byte, readers)
-	errs := make([]error, readers)
-	for i := range readers {
-		wg.Go(func() {
-			n, err := c.OpenNAR(context.Background(), b.key, spec)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer n.Close()
-			results[i], errs[i] = readAllNAR(t, n)
-		})
-	}
-	wg.Wait()
-	if err := done.wait(t); err != nil {
-		t.Fatal(err)
-	}
-	for i := range readers {
-		if errs[i] != nil {
-			t.Fatalf("reader %d: %v", i, errs[i])
-		}
-		if !bytes.Equal(results[i], b.file) {
-			t.Fatalf("reader %d got %d bytes, not the file", i, len(results[i]))
-		}
-	}
-	if got := src.calls.Load(); got != 1 {
-		t.Fatalf("upstream fetched %d times, want 1", got)
-	}
+	readConcurrently(t, c, b, spec, done, src, 50, nil)
 	n, err := c.OpenNAR(context.Background(), b.key, nil)
 	if err != nil || !n.Hit() {
 		t.Fatalf("not stored: %v", err)

@@ -272,3 +272,42 @@ func commitBytes(t testing.TB, c *Cache, key string, data []byte) {
 func keyN(i int) string { return fmt.Sprintf("k%04d-test.nar", i) }
 
 const errnoENOSPC = syscall.ENOSPC
+
+// readConcurrently has readers open and read the NAR of b at once, each
+// after its delay (nil: none), and checks that every one got the file and
+// that the upstream was asked once.
+func readConcurrently(t *testing.T, c *Cache, b *blob, spec *FillSpec, done *doneLog, src *fakeSource, readers int, delay func(int) time.Duration) {
+	t.Helper()
+	var wg sync.WaitGroup
+	results := make([][]byte, readers)
+	errs := make([]error, readers)
+	for i := range readers {
+		wg.Go(func() {
+			if delay != nil {
+				time.Sleep(delay(i))
+			}
+			n, err := c.OpenNAR(context.Background(), b.key, spec)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer n.Close()
+			results[i], errs[i] = readAllNAR(t, n)
+		})
+	}
+	wg.Wait()
+	if err := done.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	for i := range readers {
+		if errs[i] != nil {
+			t.Fatalf("reader %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(results[i], b.file) {
+			t.Fatalf("reader %d got %d bytes, not the file", i, len(results[i]))
+		}
+	}
+	if got := src.calls.Load(); got != 1 {
+		t.Fatalf("upstream fetched %d times, want 1", got)
+	}
+}
