@@ -3,6 +3,7 @@ package cache
 import (
 	"container/list"
 	"sync"
+	"time"
 )
 
 // hotNarInfos is a small LRU of parsed narinfos in front of the index, so
@@ -20,28 +21,33 @@ type hotNarInfos struct {
 type hotItem struct {
 	hashPart string
 	entry    *NarInfoEntry
+	touched  int64 // last access handed to the index, UnixNano
 }
+
+// touchEvery is how stale a remembered access time may grow: eviction
+// needs no finer clock, and a hit that need not record one takes no
+// other lock than the LRU's.
+const touchEvery = int64(time.Minute)
 
 func newHotNarInfos(max int) *hotNarInfos {
 	return &hotNarInfos{max: max, order: list.New(), items: make(map[string]*list.Element)}
 }
 
-func (h *hotNarInfos) get(hashPart string) *NarInfoEntry {
+// get returns the entry of hashPart, and whether its access at now is to
+// be recorded; on a miss, it returns the generation to fill with (see fill).
+func (h *hotNarInfos) get(hashPart string, now int64) (e *NarInfoEntry, gen uint64, touch bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	el, ok := h.items[hashPart]
 	if !ok {
-		return nil
+		return nil, h.gen, false
 	}
 	h.order.MoveToFront(el)
-	return el.Value.(*hotItem).entry
-}
-
-// generation is taken before reading the index for a fill (see fill).
-func (h *hotNarInfos) generation() uint64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.gen
+	it := el.Value.(*hotItem)
+	if now-it.touched >= touchEvery {
+		it.touched, touch = now, true
+	}
+	return it.entry, 0, touch
 }
 
 // put stores the entry a writer has just made visible in the index.
@@ -72,7 +78,7 @@ func (h *hotNarInfos) fill(hashPart string, e *NarInfoEntry, gen uint64) {
 }
 
 func (h *hotNarInfos) insertLocked(hashPart string, e *NarInfoEntry) {
-	h.items[hashPart] = h.order.PushFront(&hotItem{hashPart, e})
+	h.items[hashPart] = h.order.PushFront(&hotItem{hashPart: hashPart, entry: e})
 	for h.order.Len() > h.max {
 		last := h.order.Back()
 		h.order.Remove(last)

@@ -6,14 +6,16 @@ type metrics struct {
 	reg        prometheus.Registerer
 	collectors []prometheus.Collector
 
-	hits, misses  *prometheus.CounterVec // by kind: narinfo, nar, negative
-	fetched       prometheus.Counter
-	verifyFailed  prometheus.Counter
-	evicted       prometheus.Counter
-	passthrough   prometheus.Counter
-	sizeBytes     prometheus.Gauge
-	entries       prometheus.Gauge
-	fillsInFlight prometheus.Gauge
+	hits, misses *prometheus.CounterVec // by kind: narinfo, nar, negative
+	// The narinfo children, resolved once: a hit is the hottest path.
+	narInfoHits, narInfoMisses prometheus.Counter
+	fetched                    prometheus.Counter
+	verifyFailed               prometheus.Counter
+	evicted                    prometheus.Counter
+	passthrough                prometheus.Counter
+	sizeBytes                  prometheus.Gauge
+	entries                    prometheus.Gauge
+	fillsInFlight              prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,6 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.hits.WithLabelValues(k)
 		m.misses.WithLabelValues(k)
 	}
+	m.narInfoHits, m.narInfoMisses = m.hits.WithLabelValues("narinfo"), m.misses.WithLabelValues("narinfo")
 	if reg != nil {
 		for _, col := range []prometheus.Collector{m.hits, m.misses, m.fetched, m.verifyFailed,
 			m.evicted, m.passthrough, m.sizeBytes, m.entries, m.fillsInFlight} {

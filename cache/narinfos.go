@@ -29,24 +29,26 @@ type NarInfoEntry struct {
 // NarInfo returns the stored narinfo for a hash part, or fs.ErrNotExist.
 func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 	now := time.Now().UnixNano()
-	// Taken before any read: a writer that changes the entry meanwhile
-	// keeps this read's result out of the LRU.
-	gen := c.hot.generation()
-	if e := c.hot.get(hashPart); e != nil {
-		c.touchNarInfo(hashPart, now)
-		c.m.hits.WithLabelValues("narinfo").Inc()
+	// gen is taken before any read: a writer that changes the entry
+	// meanwhile keeps this read's result out of the LRU.
+	e, gen, touch := c.hot.get(hashPart, now)
+	if e != nil {
+		if touch {
+			c.touchNarInfo(hashPart, now)
+		}
+		c.m.narInfoHits.Inc()
 		return e, nil
 	}
 	if m, ok := c.pending.lookupMeta(hashPart); ok && (m.narInfo != nil || m.delNarInfo) {
 		if m.narInfo == nil {
-			c.m.misses.WithLabelValues("narinfo").Inc()
+			c.m.narInfoMisses.Inc()
 			return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
 		}
 		if testHookNarInfoRead != nil {
 			testHookNarInfoRead(hashPart)
 		}
 		c.hot.fill(hashPart, m.narInfo, gen)
-		c.m.hits.WithLabelValues("narinfo").Inc()
+		c.m.narInfoHits.Inc()
 		return m.narInfo, nil
 	}
 	var rec *narInfoRecord
@@ -62,20 +64,20 @@ func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 		return nil, fmt.Errorf("read narinfo %s from index: %w", hashPart, err)
 	}
 	if rec == nil {
-		c.m.misses.WithLabelValues("narinfo").Inc()
+		c.m.narInfoMisses.Inc()
 		return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
 	}
 	ni, err := narinfo.ParseBytes(rec.NarInfo)
 	if err != nil {
 		return nil, fmt.Errorf("stored narinfo %s: %w", hashPart, err)
 	}
-	e := &NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream, UpstreamURL: rec.UpstreamURL}
+	e = &NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream, UpstreamURL: rec.UpstreamURL}
 	if testHookNarInfoRead != nil {
 		testHookNarInfoRead(hashPart)
 	}
 	c.hot.fill(hashPart, e, gen)
 	c.touchNarInfo(hashPart, now)
-	c.m.hits.WithLabelValues("narinfo").Inc()
+	c.m.narInfoHits.Inc()
 	return e, nil
 }
 

@@ -34,10 +34,13 @@ func FormatHash(h *nixhash.Hash) string {
 	return h.Format(nixhash.NixBase32, true)
 }
 
+// HashPartLen is the length of a store path's hash part.
+const HashPartLen = 32
+
 // ValidHashPart reports whether s is a store path hash part: 32 characters
 // of the nixbase32 alphabet.
 func ValidHashPart(s string) bool {
-	return len(s) == 32 && ValidNix32(s)
+	return len(s) == HashPartLen && ValidNix32(s)
 }
 
 // ValidNix32 reports whether s is non-empty and made of nixbase32 digits

@@ -19,16 +19,19 @@ var (
 // has begun can only cut the connection, so the handler must not return one.
 func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
-			return
+		if err := fn(w, r); err != nil {
+			s.fail(w, r, err)
 		}
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errBadRequest) && r.Context().Err() == nil {
-			// One line per failed request; the mirror logs the cause.
-			s.log.Error("request failed", "path", r.URL.Path, "err", err)
-		}
-		writeError(w, err)
 	}
+}
+
+// fail answers a request whose handler returned err, and returns the status.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) int {
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errBadRequest) && r.Context().Err() == nil {
+		// One line per failed request; the mirror logs the cause.
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	}
+	return writeError(w, err)
 }
 
 // statusError is an error that knows its HTTP status, such as a mirror's
@@ -37,21 +40,22 @@ type statusError interface {
 	HTTPStatus() int
 }
 
-func writeError(w http.ResponseWriter, err error) {
+// writeError answers with the status err maps to, and returns it.
+func writeError(w http.ResponseWriter, err error) int {
+	code := http.StatusInternalServerError
 	var se statusError
 	switch {
 	case errors.As(err, &se) && se.HTTPStatus() >= 400:
-		writeStatus(w, se.HTTPStatus())
+		code = se.HTTPStatus()
 	case errors.Is(err, fs.ErrNotExist):
-		writeStatus(w, http.StatusNotFound)
+		code = http.StatusNotFound
 	case errors.Is(err, errBadRequest):
-		writeStatus(w, http.StatusBadRequest)
+		code = http.StatusBadRequest
 	case errors.Is(err, context.Canceled):
-		// The client left; nobody reads this.
-		writeStatus(w, 499)
-	default:
-		writeStatus(w, http.StatusInternalServerError)
+		code = 499 // the client left; nobody reads this
 	}
+	writeStatus(w, code)
+	return code
 }
 
 // writeStatus writes a short plain-text error that no cache may keep.

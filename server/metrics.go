@@ -13,11 +13,25 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
+	routes   map[string]*routeMetrics
+	narInfo  *routeMetrics // routes["narinfo"]
 }
+
+// routeMetrics holds one route's counters, resolved once: looking a
+// labelled child up costs a hash of its labels on every request.
+type routeMetrics struct {
+	name     string
+	requests *prometheus.CounterVec
+	ok       prometheus.Counter // code 200
+	notFound prometheus.Counter // code 404
+	bytes    prometheus.Counter
+}
+
+var routeNames = []string{"cache-info", "narinfo", "nar-mirror", "nar-local", "ls", "log", "metrics", "other"}
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	f := promauto.With(reg)
-	return &httpMetrics{
+	m := &httpMetrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -26,17 +40,39 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "private_nix_cache_http_response_bytes_total",
 			Help: "Response body bytes by route.",
 		}, []string{"route"}),
+		routes: make(map[string]*routeMetrics, len(routeNames)),
+	}
+	for _, name := range routeNames {
+		m.routes[name] = &routeMetrics{
+			name:     name,
+			requests: m.requests,
+			ok:       m.requests.WithLabelValues(name, "200"),
+			notFound: m.requests.WithLabelValues(name, "404"),
+			bytes:    m.bytes.WithLabelValues(name),
+		}
+	}
+	m.narInfo = m.routes["narinfo"]
+	return m
+}
+
+func (rm *routeMetrics) observe(code int, written int64) {
+	switch code {
+	case http.StatusOK:
+		rm.ok.Inc()
+	case http.StatusNotFound:
+		rm.notFound.Inc()
+	default:
+		rm.requests.WithLabelValues(rm.name, strconv.Itoa(code)).Inc()
+	}
+	if written > 0 {
+		rm.bytes.Add(float64(written))
 	}
 }
 
 func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			route := routeOf(r.URL.Path)
-			m.requests.WithLabelValues(route, strconv.Itoa(sw.status())).Inc()
-			m.bytes.WithLabelValues(route).Add(float64(sw.written))
-		}()
+		defer func() { m.routes[routeOf(r.URL.Path)].observe(sw.status(), sw.written) }()
 		next.ServeHTTP(sw, r)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
@@ -12,12 +13,44 @@ import (
 // serveNarInfo answers /<hash>.narinfo: from the local store first, since
 // the paths built here are what this cache exists for, then the mirror.
 func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hashPart string) error {
+	_, err := s.writeNarInfo(w, r, hashPart)
+	return err
+}
+
+// serveNarInfoDirect answers a narinfo request without the router and
+// its middleware, counting it as they would: narinfos are most of the
+// requests a cache gets, and the router's per-request context and the
+// middleware's wrapper cost more than finding the narinfo.
+func (s *Server) serveNarInfoDirect(w http.ResponseWriter, r *http.Request, hashPart string) {
+	n, err := s.writeNarInfo(w, r, hashPart)
+	code := http.StatusOK
+	if err != nil {
+		code = s.fail(w, r, err)
+	}
+	s.metrics.narInfo.observe(code, int64(n))
+}
+
+// narInfoRequest returns the hash part of a GET or HEAD of /<hash>.narinfo
+// with a valid hash part.
+func narInfoRequest(r *http.Request) (string, bool) {
+	const suffix = ".narinfo"
+	p := r.URL.Path
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) ||
+		len(p) != 1+narinfo.HashPartLen+len(suffix) || p[0] != '/' || !strings.HasSuffix(p, suffix) {
+		return "", false
+	}
+	hashPart := p[1 : 1+narinfo.HashPartLen]
+	return hashPart, narinfo.ValidHashPart(hashPart)
+}
+
+// writeNarInfo answers /<hash>.narinfo and returns the body bytes written.
+func (s *Server) writeNarInfo(w http.ResponseWriter, r *http.Request, hashPart string) (int, error) {
 	if !narinfo.ValidHashPart(hashPart) {
-		return errNotFound
+		return 0, errNotFound
 	}
 	body, err := s.findNarInfo(r, hashPart)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// Assigned directly: the hot path of the whole server, and the keys
 	// are already in canonical form.
@@ -25,11 +58,12 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hashPart s
 	h["Content-Type"] = narInfoType
 	h["Cache-Control"] = narInfoCacheControl
 	h["Content-Length"] = []string{itoa(int64(len(body)))}
+	h["Date"] = httpDate()
 	if r.Method == http.MethodHead {
-		return nil
+		return 0, nil
 	}
-	_, err = w.Write(body)
-	return ignoreClientGone(err)
+	n, err := w.Write(body)
+	return n, ignoreClientGone(err)
 }
 
 var (

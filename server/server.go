@@ -109,6 +109,10 @@ func (s *Server) routes() chi.Router {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hashPart, ok := narInfoRequest(r); ok {
+		s.serveNarInfoDirect(w, r, hashPart)
+		return
+	}
 	s.router.ServeHTTP(w, r)
 }
 
