@@ -13,7 +13,7 @@ import (
 
 // contender is one running server under test.
 type contender struct {
-	key  string // "ours", "nginx" or "ref": the columns of the report
+	key  string // "ours", "nginx", "ref" or "floor": the columns of the report
 	name string // for people
 	url  string // http://127.0.0.1:PORT
 	p    *proc.Proc
@@ -108,4 +108,31 @@ func (b *bench) startOursMirror(up *contender) (*contender, error) {
 func (b *bench) startOursLocal() (*contender, error) {
 	return b.startOurs("private-nix-cache local store",
 		"--store-root", b.fx.Chroot(), "--local-store", "true", "--upstream", "none")
+}
+
+// startFloor runs the net/http floor over the narinfos of dir, or returns
+// nil when no floor binary was given.
+func (b *bench) startFloor(dir string) (*contender, error) {
+	if b.cfg.floor == "" {
+		return nil, nil
+	}
+	port, err := proc.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	logDir, err := b.tempDir("floor-")
+	if err != nil {
+		return nil, err
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	const name = "net/http floor"
+	p, err := proc.Start(name, filepath.Join(logDir, "floor.log"), nil, b.cfg.floor, "--listen", listen, "--dir", dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.WaitHTTP("http://"+listen+"/nix-cache-info", 30*time.Second); err != nil {
+		p.Stop(time.Second)
+		return nil, err
+	}
+	return &contender{key: "floor", name: name, url: "http://" + listen, p: p}, nil
 }

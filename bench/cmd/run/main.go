@@ -28,6 +28,7 @@ import (
 type settings struct {
 	quick     bool
 	server    string
+	floor     string
 	out       string
 	doc       string
 	updateDoc bool
@@ -177,6 +178,7 @@ func parseFlags(args []string) (settings, error) {
 	var updateDoc string
 	fs.BoolVar(&cfg.quick, "quick", false, "tiny fixture, short runs: checks that everything works; timings mean little")
 	fs.StringVar(&cfg.server, "server", "", "private-nix-cache binary to test (bench/run builds one)")
+	fs.StringVar(&cfg.floor, "floor", "", "net/http floor binary (bench/cmd/floor) measured beside the narinfo loads; empty: not measured")
 	fs.StringVar(&cfg.out, "out", "", "results folder (default: bench/results for a full run, a temp folder for --quick)")
 	fs.StringVar(&cfg.doc, "doc", "BENCHMARKS.md", "document whose generated section --update-doc rewrites")
 	fs.StringVar(&updateDoc, "update-doc", "", "write the summary into --doc: true or false (default: true for a full run)")

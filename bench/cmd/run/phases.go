@@ -24,6 +24,14 @@ func (b *bench) record(id, name, unit, better string, c *contender, v float64) {
 	m.Who[c.key] = c.name
 }
 
+// withFloor adds the net/http floor, if any, to the contenders of a narinfo load.
+func withFloor(cs []*contender, floor *contender) []*contender {
+	if floor == nil {
+		return cs
+	}
+	return append(append([]*contender(nil), cs...), floor)
+}
+
 // rotate returns cs starting at index i, so each contender takes its turn first.
 func rotate(cs []*contender, i int) []*contender {
 	i %= len(cs)
@@ -131,8 +139,13 @@ func (b *bench) mirrorPhase(ctx context.Context) error {
 		}
 	}
 	b.logf("mirror: cache hits, %d × %v per contender and load", b.cfg.reps, b.cfg.duration)
+	floor, err := b.startFloor(b.fx.Upstream())
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
 	for rep := 0; rep < b.cfg.reps; rep++ {
-		for _, c := range rotate(hits, rep) {
+		for _, c := range rotate(withFloor(hits, floor), rep) {
 			r, err := b.wrk(ctx, c, narinfos, 64)
 			if err != nil {
 				return err
@@ -188,8 +201,13 @@ func (b *bench) localPhase(ctx context.Context) error {
 		}
 	}
 	b.logf("local store: signed narinfos, NARs, nix-store --dump, %d × %v", b.cfg.reps, b.cfg.duration)
+	floor, err := b.startFloor(b.fx.NoneCache())
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
 	for rep := 0; rep < b.cfg.reps; rep++ {
-		for _, c := range rotate(cs, rep) {
+		for _, c := range rotate(withFloor(cs, floor), rep) {
 			r, err := b.wrk(ctx, c, narinfos, 64)
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/private-nix-cache/private-nix-cache/bench/internal/stats"
@@ -64,3 +65,21 @@ func deref(b *bool) any {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestFloorTable(t *testing.T) {
+	hits := &Measure{ID: "hit_rps", Name: "narinfo cache hits, 64 connections", Unit: "req/s", Better: "higher",
+		Values: map[string]stats.Summary{
+			"ours":  stats.Of([]float64{90, 100}),
+			"nginx": stats.Of([]float64{100, 100}),
+			"floor": stats.Of([]float64{100, 125}),
+		}}
+	r := &Report{index: map[string]*Measure{"hit_rps": hits}}
+	got := r.floorTable()
+	want := "| narinfo cache hits, 64 connections (req/s) | 112 (100–125) | 1.12× (1.00–1.25) | 0.84× (0.80–0.90) |\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("floor table:\n%s\nwant the row\n%s", got, want)
+	}
+	if got := (&Report{index: map[string]*Measure{}}).floorTable(); got != "" {
+		t.Errorf("floor table without a floor: %q", got)
+	}
+}

@@ -99,6 +99,7 @@ func (r *Report) Markdown(svgName string) string {
 				fmtSummary(m.Values["ours"]), fmtSummary(m.Values["nginx"]), fmtSummary(m.Values["ref"]))
 		}
 	}
+	b.WriteString(r.floorTable())
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n- %s", n)
 	}
@@ -158,4 +159,29 @@ func updateDoc(file, summary string) error {
 		text = strings.TrimRight(text, "\n") + "\n\n" + block + "\n"
 	}
 	return os.WriteFile(file, []byte(text), 0o644)
+}
+
+// floorTable shows where net/http itself stands on the narinfo loads: the
+// floor (bench/cmd/floor) against nginx, and ours against the floor.
+func (r *Report) floorTable() string {
+	var b strings.Builder
+	for _, id := range []string{"hit_rps", "local_narinfo_rps"} {
+		m, ok := r.index[id]
+		if !ok || !m.Values["floor"].Valid() {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\n### net/http floor\n\n")
+			b.WriteString("The least a net/http server does for the same requests: narinfos from a map, same headers, same server settings (`bench/cmd/floor`).\n\n")
+			b.WriteString("| measure | floor | floor ÷ nginx | ours ÷ floor |\n|---|---|---|---|\n")
+		}
+		cell := func(num, den string) string {
+			if ra, ok := ratioOf(m, num, den, "", 0, ""); ok {
+				return fmtRatio(ra)
+			}
+			return "–"
+		}
+		fmt.Fprintf(&b, "| %s (%s) | %s | %s | %s |\n", m.Name, m.Unit, fmtSummary(m.Values["floor"]), cell("floor", "nginx"), cell("ours", "floor"))
+	}
+	return b.String()
 }

@@ -14,7 +14,7 @@ type Measure struct {
 	Name   string `json:"name"`
 	Unit   string `json:"unit"`
 	Better string `json:"better"` // "higher" or "lower"
-	// Values by contender key: "ours", "nginx", "ref".
+	// Values by contender key: "ours", "nginx", "ref", "floor".
 	Values map[string]stats.Summary `json:"values"`
 	// Names of the contenders, by key.
 	Who map[string]string `json:"who"`
@@ -37,7 +37,12 @@ type Ratio struct {
 
 // ratio builds ours ÷ other for a measure; target 0 means none.
 func ratio(m *Measure, other, of string, target float64, targetText string) (Ratio, bool) {
-	a, b := m.Values["ours"], m.Values[other]
+	return ratioOf(m, "ours", other, of, target, targetText)
+}
+
+// ratioOf builds num ÷ other for a measure, num and other being contender keys.
+func ratioOf(m *Measure, num, other, of string, target float64, targetText string) (Ratio, bool) {
+	a, b := m.Values[num], m.Values[other]
 	if !a.Valid() || !b.Valid() || b.Median == 0 {
 		return Ratio{}, false
 	}
