@@ -32,12 +32,15 @@ const (
 	UnknownFieldsHexHashes
 	// Reset sends half the body, then resets the connection (TCP RST).
 	Reset
+	// Forbidden answers 403, as a cache does to a token without access.
+	Forbidden
 )
 
 var faultNames = map[FaultKind]string{
 	NotFound: "NotFound", ServerError: "ServerError", SlowFirstByte: "SlowFirstByte",
 	StallMidBody: "StallMidBody", Truncate: "Truncate", Corrupt: "Corrupt",
 	UntrustedSig: "UntrustedSig", UnknownFieldsHexHashes: "UnknownFieldsHexHashes", Reset: "Reset",
+	Forbidden: "Forbidden",
 }
 
 func (k FaultKind) String() string {
@@ -48,7 +51,8 @@ func (k FaultKind) String() string {
 }
 
 // Fault makes matching requests misbehave. Several faults may apply to one
-// request (e.g. SlowFirstByte and Corrupt); NotFound and ServerError end it.
+// request (e.g. SlowFirstByte and Corrupt); NotFound, ServerError and
+// Forbidden end it.
 type Fault struct {
 	Kind FaultKind
 	// Match is a substring of the request path; "" matches every request.

@@ -210,6 +210,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case ServerError:
 			http.Error(w, "server error (fault)", http.StatusInternalServerError)
 			return
+		case Forbidden:
+			http.Error(w, "forbidden (fault)", http.StatusForbidden)
+			return
 		case SlowFirstByte:
 			if !s.sleep(r, f.Delay) {
 				// Cut the connection, as a real server going down would:

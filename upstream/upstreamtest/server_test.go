@@ -137,6 +137,11 @@ func TestFaults(t *testing.T) {
 				t.Errorf("got %v %v, want 500", resp, err)
 			}
 		}},
+		{"Forbidden", Fault{Kind: Forbidden}, "", func(t *testing.T, resp *http.Response, body []byte, err error, _ time.Duration) {
+			if err != nil || resp.StatusCode != 403 {
+				t.Errorf("got %v %v, want 403", resp, err)
+			}
+		}},
 		{"SlowFirstByte", Fault{Kind: SlowFirstByte, Delay: 300 * time.Millisecond}, "", func(t *testing.T, resp *http.Response, body []byte, err error, elapsed time.Duration) {
 			if err != nil || !bytes.Equal(body, f.nar) || elapsed < 300*time.Millisecond {
 				t.Errorf("got %v after %s, want the whole NAR after 300ms", err, elapsed)
