@@ -29,9 +29,15 @@ func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (b
 	start := time.Now()
 	logFailure := func(err error) (io.ReadCloser, int64, error) {
 		level := slogLevelFor(err)
-		u.log.Log(ctx, level, "upstream nar fetch failed", "url", narURL, "offset", offset, "duration", time.Since(start), "err", err)
+		attrs := []any{"url", narURL, "offset", offset, "duration", time.Since(start), "err", err}
+		kind := kindNAR
+		if _, ok := refusedStatus(err); ok {
+			kind = kindAuth
+			attrs = append(attrs, "credentials", u.credentials, "hint", refusedHint)
+		}
+		u.log.Log(ctx, level, "upstream nar fetch failed", attrs...)
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrBadNARURL) {
-			u.m.errors.WithLabelValues(u.name, kindNAR).Inc()
+			u.m.errors.WithLabelValues(u.name, kind).Inc()
 		}
 		return nil, 0, err
 	}

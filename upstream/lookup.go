@@ -18,7 +18,7 @@ type verdict int
 
 const (
 	verdictFound     verdict = iota // verified narinfo
-	verdictMiss                     // 404/403/401/410, or refused (bad signature)
+	verdictMiss                     // 404/410, 403/401 (also logged: see refused), or refused (bad signature)
 	verdictTransient                // 5xx, timeout, reset, bad body: the path may exist
 	verdictCanceled                 // the lookup ended before this upstream answered
 )
@@ -179,6 +179,9 @@ func (u *Upstream) fetchNarInfo(ctx context.Context, hashPart string) *narInfoRe
 	u.breaker.report(h)
 	if r.verdict == verdictTransient {
 		u.m.errors.WithLabelValues(u.name, kindNarInfo).Inc()
+	}
+	if code, ok := refusedStatus(r.err); ok && r.verdict == verdictMiss {
+		u.refused(ctx, kindNarInfo, code, "hash", hashPart)
 	}
 	level := slog.LevelDebug
 	attrs := []any{"hash", hashPart, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start)}

@@ -12,6 +12,9 @@ const (
 	kindNarInfo   = "narinfo"
 	kindNAR       = "nar"
 	kindCacheInfo = "cache_info"
+	// kindAuth counts requests of any kind refused with 401/403: lookups
+	// read them as misses, yet they are worth an alert.
+	kindAuth = "auth"
 )
 
 type metrics struct {
@@ -31,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"upstream", "kind"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_upstream_errors_total",
-			Help: "Upstream requests that failed (transport errors, timeouts, unexpected status, bad bodies); misses are not errors.",
+			Help: "Upstream requests that failed (transport errors, timeouts, unexpected status, bad bodies); misses are not errors, but refusals (401/403, a wrong or expired token) count as kind=auth whatever was asked.",
 		}, []string{"upstream", "kind"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_upstream_bytes_total",

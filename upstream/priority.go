@@ -3,8 +3,11 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
@@ -25,36 +28,56 @@ func (u *Upstream) Priority() int {
 func (u *Upstream) knownPriority() (int, bool) {
 	u.prioMu.Lock()
 	defer u.prioMu.Unlock()
+	p, ok, _ := u.knownPriorityLocked()
+	return p, ok
+}
+
+// knownPriorityLocked returns the priority if it is known, or the default
+// and why while an unknown one must not be fetched again yet.
+func (u *Upstream) knownPriorityLocked() (p int, ok bool, why error) {
 	if u.prio > 0 {
-		return u.prio, true
+		return u.prio, true, nil
 	}
 	if time.Now().Before(u.prioRetryAt) {
-		return defaultPriority, true
+		return defaultPriority, true, u.prioErr
 	}
-	return 0, false
+	return 0, false, nil
 }
 
 // resolvePriority returns the priority, fetching nix-cache-info if it is
-// not known yet. Concurrent callers share one fetch; the fetch is not
-// canceled with ctx (its answer is kept), but the caller stops waiting.
+// not known yet (see awaitPriority).
 func (u *Upstream) resolvePriority(ctx context.Context) int {
-	if p, ok := u.knownPriority(); ok {
-		return p
-	}
+	p, _ := u.awaitPriority(ctx)
+	return p
+}
+
+// awaitPriority returns the priority, fetching nix-cache-info if it is not
+// known yet, and why it is the default when nix-cache-info could not be had.
+// Concurrent callers share one fetch, which logs its failure; the fetch is
+// not canceled with ctx (its answer is kept), but the caller stops waiting.
+func (u *Upstream) awaitPriority(ctx context.Context) (int, error) {
 	u.prioMu.Lock()
+	if p, ok, err := u.knownPriorityLocked(); ok {
+		u.prioMu.Unlock()
+		return p, err
+	}
 	if u.prioWait == nil {
 		wait := make(chan struct{})
 		u.prioWait = wait
 		go func() {
-			p, err := u.fetchCacheInfoPriority(context.WithoutCancel(ctx))
+			fctx := context.WithoutCancel(ctx)
+			p, err := u.fetchCacheInfoPriority(fctx)
+			if err != nil {
+				u.cacheInfoFailed(fctx, err, "priority", defaultPriority, "retry_in", priorityRetry)
+			}
 			u.prioMu.Lock()
 			defer u.prioMu.Unlock()
 			if err != nil {
-				u.log.Warn("cannot read nix-cache-info, using default priority", "priority", defaultPriority, "err", err)
 				u.prioRetryAt = time.Now().Add(priorityRetry)
 			} else {
 				u.prio = p
 			}
+			u.prioErr = err
 			u.prioWait = nil
 			close(wait)
 		}()
@@ -64,12 +87,39 @@ func (u *Upstream) resolvePriority(ctx context.Context) int {
 	select {
 	case <-wait:
 	case <-ctx.Done():
-		return defaultPriority
+		return defaultPriority, context.Cause(ctx)
 	}
-	if p, ok := u.knownPriority(); ok {
-		return p
+	u.prioMu.Lock()
+	defer u.prioMu.Unlock()
+	if p, ok, err := u.knownPriorityLocked(); ok {
+		return p, err
 	}
-	return defaultPriority
+	return defaultPriority, u.prioErr
+}
+
+// cacheInfoFailed logs why nix-cache-info could not be had. A refusal
+// (401/403) was logged already, where it was counted.
+func (u *Upstream) cacheInfoFailed(ctx context.Context, err error, attrs ...any) {
+	if _, ok := refusedStatus(err); ok {
+		return
+	}
+	msg := "cannot read upstream nix-cache-info"
+	if unreachable(err) {
+		msg = "upstream unreachable for now"
+	}
+	u.log.Log(ctx, slog.LevelWarn, msg, append(attrs, "err", err)...)
+}
+
+// unreachable reports whether err says the upstream could not be reached or
+// is failing (no answer, transport error, 5xx, 408, 429) rather than that it
+// answered something unusable.
+func unreachable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Transient()
+	}
+	var ue *url.Error
+	return errors.Is(err, ErrTimeout) || errors.As(err, &ue)
 }
 
 func (u *Upstream) fetchCacheInfoPriority(ctx context.Context) (int, error) {
@@ -84,11 +134,18 @@ func (u *Upstream) fetchCacheInfoPriority(ctx context.Context) (int, error) {
 	resp, err := u.client.Do(req)
 	if err != nil {
 		u.m.errors.WithLabelValues(u.name, kindCacheInfo).Inc()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: no answer within %s (%w)", ErrTimeout, u.lookupTimeout, err)
+		}
 		return 0, fmt.Errorf("fetch nix-cache-info: %w", err)
 	}
 	defer resp.Body.Close()
 	u.m.latency.WithLabelValues(u.name, kindCacheInfo).Observe(time.Since(start).Seconds())
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case isRefusedStatus(resp.StatusCode):
+		u.refused(ctx, kindCacheInfo, resp.StatusCode)
+		return 0, &StatusError{URL: target, Code: resp.StatusCode}
+	case resp.StatusCode != http.StatusOK:
 		u.m.errors.WithLabelValues(u.name, kindCacheInfo).Inc()
 		return 0, &StatusError{URL: target, Code: resp.StatusCode}
 	}

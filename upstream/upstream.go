@@ -104,6 +104,7 @@ type Upstream struct {
 	index         int // position in the configuration: breaks priority ties
 	keys          []signature.PublicKey
 	authorization string // full Authorization header value, "" for none
+	credentials   string // where authorization comes from, for logs: token-file, netrc-file, none
 	client        *http.Client
 	lookupTimeout time.Duration
 	headerTimeout time.Duration
@@ -111,10 +112,12 @@ type Upstream struct {
 	m             *metrics
 	breaker       breaker
 	warnings      throttle // transient narinfo failures logged as warnings
+	refusals      throttle // 401/403 answers logged as warnings
 
 	prioMu      sync.Mutex
 	prio        int           // > 0 once known
 	prioRetryAt time.Time     // when an unknown priority may be fetched again
+	prioErr     error         // why the last nix-cache-info fetch failed; nil after a success
 	prioWait    chan struct{} // non-nil while nix-cache-info is being fetched
 }
 
@@ -189,11 +192,12 @@ func newUpstream(index int, c Config, trusted []signature.PublicKey, globalNetrc
 		return nil, fmt.Errorf("public keys: %w", err)
 	}
 	u := &Upstream{
-		name:  base.String(),
-		base:  base,
-		index: index,
-		keys:  append(append([]signature.PublicKey(nil), trusted...), own...),
-		prio:  c.Priority,
+		name:        base.String(),
+		base:        base,
+		index:       index,
+		keys:        append(append([]signature.PublicKey(nil), trusted...), own...),
+		prio:        c.Priority,
+		credentials: "none",
 	}
 	switch {
 	case c.TokenFile != "":
@@ -209,6 +213,7 @@ func newUpstream(index int, c Config, trusted []signature.PublicKey, globalNetrc
 			return nil, fmt.Errorf("token file %s holds more than one line", c.TokenFile)
 		}
 		u.authorization = "Bearer " + tok
+		u.credentials = "token-file"
 	default:
 		n := globalNetrc
 		if c.NetrcFile != "" {
@@ -221,6 +226,7 @@ func newUpstream(index int, c Config, trusted []signature.PublicKey, globalNetrc
 				req := http.Request{Header: http.Header{}}
 				req.SetBasicAuth(login, password)
 				u.authorization = req.Header.Get("Authorization")
+				u.credentials = "netrc-file"
 			}
 		}
 	}
