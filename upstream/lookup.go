@@ -42,10 +42,11 @@ type lookupEvent struct {
 // transfers of the path (MarkBad) if any has it, then the lowest priority,
 // then configuration order. It returns as soon as no better upstream can
 // still answer. Errors: fs.ErrNotExist when every upstream said it has no
-// such path (or refused its narinfo, or lacks its NAR: MarkMissing);
-// ErrUnavailable, wrapping the reasons (ErrTimeout among them), when one
-// failed transiently, is backing off or is excluded after too many bad
-// transfers, and none had it.
+// such path (404; or 401/403, as Nix reads them, which are also warned about
+// and counted as errors of kind auth), or refused its narinfo, or lacks its
+// NAR (MarkMissing); ErrUnavailable, wrapping the reasons (ErrTimeout among
+// them), when one failed transiently, is backing off or is excluded after
+// too many bad transfers, and none had it.
 func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 	if !narinfo.ValidHashPart(hashPart) {
 		return nil, fmt.Errorf("lookup %q: invalid hash part: %w", hashPart, fs.ErrNotExist)

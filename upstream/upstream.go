@@ -26,7 +26,8 @@ type Config struct {
 	// ignored. Only http and https, without userinfo.
 	URL string
 	// Priority orders upstreams (lower wins). 0: take it from the upstream's
-	// nix-cache-info, fetched on first use; 50 when that is unknown.
+	// nix-cache-info, fetched by Set.Probe or on first use; 50 when that is
+	// unknown.
 	Priority int
 	// PublicKeys are trusted for narinfos of this upstream, in addition to
 	// Options.Trusted.
