@@ -367,3 +367,23 @@ func TestNarInfoBytes(t *testing.T) {
 		}
 	}
 }
+
+// An uncompressed NAR's size is its NarSize, which HEAD announces even
+// when the upstream's narinfo gives no FileSize (as nix-serve's do not).
+func TestHeadLengthWithoutFileSize(t *testing.T) {
+	e := newEnv(t, envOptions{files: smallFiles(), compression: "none", prepare: func(dir string) { stripFileHashes(t, dir) }})
+	for _, p := range e.paths {
+		ni := e.narInfo(p)
+		if ni.FileSize != 0 {
+			t.Fatalf("FileSize %d was not stripped", ni.FileSize)
+		}
+		head, err := http.Head(e.srv.URL + "/" + ni.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head.Body.Close()
+		if head.StatusCode != 200 || head.ContentLength != int64(ni.NarSize) {
+			t.Errorf("HEAD %s: %s, Content-Length %d, want %d", ni.URL, head.Status, head.ContentLength, ni.NarSize)
+		}
+	}
+}

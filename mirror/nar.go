@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
 
@@ -102,8 +103,8 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 		if r.Method == http.MethodHead {
 			h := w.Header()
 			setNARHeaders(h)
-			if e.NarInfo.FileSize > 0 {
-				h.Set("Content-Length", strconv.FormatUint(e.NarInfo.FileSize, 10))
+			if size := fileSize(e.NarInfo); size > 0 {
+				h.Set("Content-Length", strconv.FormatUint(size, 10))
 			}
 			w.WriteHeader(http.StatusOK)
 			return nil
@@ -190,6 +191,15 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHa
 			}
 		},
 	}
+}
+
+// fileSize is the size of the NAR file a narinfo names, 0 if unknown: an
+// uncompressed file is the NAR itself, whose size is always given.
+func fileSize(ni *narinfo.NarInfo) uint64 {
+	if ni.FileSize == 0 && (ni.Compression == "none" || ni.Compression == "") {
+		return ni.NarSize
+	}
+	return ni.FileSize
 }
 
 // upstreamLacks reports failures that make an upstream unfit for a path: it
