@@ -124,7 +124,7 @@ func Verify(dir string) (VerifyReport, error) {
 		}
 		c.mu.Unlock()
 	}
-	if err := c.deleteNarFiles(bad); err != nil {
+	if err := c.forgetNarFiles(bad); err != nil {
 		return rep, fmt.Errorf("verify: drop bad entries: %w", err)
 	}
 	rep.Bad = bad

@@ -7,9 +7,10 @@ import (
 	"sort"
 )
 
-// evict removes least recently used NAR files once the total is over
-// MaxSize, down to its low-water mark (95%): the sort of every file under c.mu
-// that it takes then runs once per few commits, not after every one.
+// evict removes least recently used NAR files, and the narinfos that name
+// them, once the total is over MaxSize, down to its low-water mark (95%):
+// the sort of every file under c.mu that it takes then runs once per few
+// commits, not after every one.
 // Files are unlinked under c.mu so that a fill of the same key cannot
 // commit in between and lose its new file; readers holding a file open
 // keep reading it (unlink while open).
@@ -69,8 +70,8 @@ func (c *Cache) evictDown(max, to int64) (removed int, freed int64) {
 	if len(keys) == 0 {
 		return 0, 0
 	}
-	if err := c.deleteNarFiles(keys); err != nil {
-		c.log.Warn("drop evicted entries from index", "err", err)
+	if err := c.forgetNarFiles(keys); err != nil {
+		c.log.Warn("drop evicted entries and their narinfos from index", "err", err)
 	}
 	c.m.evicted.Add(float64(len(keys)))
 	c.log.Debug("evicted nar files", "count", len(keys), "bytes", freed)

@@ -3,36 +3,43 @@ package cache
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"testing"
+	"time"
 )
 
 // A narinfo read from the pending changes or the index must not go back
-// to the LRU over a put or delete made while it was being read.
+// to the LRU over a put, delete or eviction made while it was being read.
 func TestNarInfoReadThroughNotStale(t *testing.T) {
 	tests := []struct {
-		name     string
-		reopen   bool // the old narinfo is in the index, not pending
-		deleteIt bool // the concurrent change is a delete, not a put
+		name   string
+		reopen bool   // the old narinfo is in the index, not pending
+		change string // made during the read: put, delete or evict (its NAR file)
 	}{
-		{"pending then put", false, false},
-		{"pending then delete", false, true},
-		{"index then put", true, false},
-		{"index then delete", true, true},
+		{"pending then put", false, "put"},
+		{"pending then delete", false, "delete"},
+		{"pending then evict", false, "evict"},
+		{"index then put", true, "put"},
+		{"index then delete", true, "delete"},
+		{"index then evict", true, "evict"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			c := openTest(t, Options{Dir: dir})
+			// Index changes wait for Close: "pending" stays pending.
+			opts := Options{Dir: dir, CommitDelay: time.Hour}
+			c := openTest(t, opts)
 			b := makeBlob(t, 8, "none", true)
 			old := testNarInfo(t, b, "p")
 			hp := old.HashPart()
+			commitBytes(t, c, b.key, b.file)
 			if err := c.PutNarInfo(NarInfoEntry{NarInfo: old, Key: b.key, Upstream: "old"}); err != nil {
 				t.Fatal(err)
 			}
 			if tt.reopen {
 				c.Close()
-				c = openTest(t, Options{Dir: dir})
+				c = openTest(t, opts)
 			} else {
 				c.hot.remove(hp) // as if pushed out of the LRU
 			}
@@ -41,10 +48,15 @@ func TestNarInfoReadThroughNotStale(t *testing.T) {
 			testHookNarInfoRead = func(string) {
 				testHookNarInfoRead = nil // once; the hook runs in this goroutine
 				var err error
-				if tt.deleteIt {
-					err = c.DeleteNarInfo(hp)
-				} else {
+				switch tt.change {
+				case "put":
 					err = c.PutNarInfo(NarInfoEntry{NarInfo: newer, Key: b.key, Upstream: "new"})
+				case "delete":
+					err = c.DeleteNarInfo(hp)
+				case "evict":
+					if removed, _ := c.evictTo(0); removed != 1 {
+						err = fmt.Errorf("evicted %d files, want 1", removed)
+					}
 				}
 				if err != nil {
 					t.Error(err)
@@ -62,9 +74,9 @@ func TestNarInfoReadThroughNotStale(t *testing.T) {
 			for range 2 {
 				e, err := c.NarInfo(hp)
 				switch {
-				case tt.deleteIt && !errors.Is(err, fs.ErrNotExist):
-					t.Fatalf("after delete: %v, %v", e, err)
-				case !tt.deleteIt && (err != nil || e.Upstream != "new" || !bytes.Equal(e.Raw, newer.Bytes())):
+				case tt.change != "put" && !errors.Is(err, fs.ErrNotExist):
+					t.Fatalf("after %s: %v, %v", tt.change, e, err)
+				case tt.change == "put" && (err != nil || e.Upstream != "new" || !bytes.Equal(e.Raw, newer.Bytes())):
 					t.Fatalf("after put: %+v, %v", e, err)
 				}
 			}

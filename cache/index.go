@@ -29,6 +29,22 @@ type narInfoRecord struct {
 	Atime       int64  `json:"atime"`        // last access, unix nanos
 }
 
+// narInfoHead is what the sweeps read of a narInfoRecord: decoding it
+// skips the narinfo.
+type narInfoHead struct {
+	Key   string `json:"key"`
+	Atime int64  `json:"atime"`
+}
+
+// recordKey returns the NAR file key a narInfoRecord names ("" if unreadable).
+func recordKey(v []byte) string {
+	var h narInfoHead
+	if json.Unmarshal(v, &h) != nil {
+		return ""
+	}
+	return h.Key
+}
+
 type narRecord struct {
 	Size     int64 `json:"size"`
 	Atime    int64 `json:"atime"`
@@ -145,11 +161,33 @@ func (c *Cache) putNarFile(key string, e fileEntry) error {
 	return c.pending.changeNar(key, v)
 }
 
-func (c *Cache) deleteNarFiles(keys []string) error {
+// forgetNarFiles drops the entries of removed NAR files and the narinfos
+// that name them: as in a proxy cache, what was evicted is asked upstream
+// again. The narinfo naming a file is found through its name, NarKey's
+// (the mirror's names); a narinfo naming a file called otherwise is left
+// to the inactive sweep (sweep.go).
+func (c *Cache) forgetNarFiles(keys []string) error {
 	for _, k := range keys {
 		if err := c.pending.changeNar(k, nil); err != nil {
 			return err
 		}
+	}
+	refs := make(map[string][]string, len(keys))
+	for _, k := range keys {
+		if hashPart, _, _, ok := ParseNarKey(k); ok {
+			refs[hashPart] = append(refs[hashPart], k)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	if err := c.pending.dropNarInfosOf(refs); err != nil {
+		return err
+	}
+	// Once the drops are visible, as DeleteNarInfo does: a read-through
+	// fill that began before them is then refused.
+	for hashPart := range refs {
+		c.hot.remove(hashPart)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,7 +40,8 @@ func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 		c.m.narInfoHits.Inc()
 		return e, nil
 	}
-	if m, ok := c.pending.lookupMeta(hashPart); ok && (m.narInfo != nil || m.delNarInfo) {
+	m, pending := c.pending.lookupMeta(hashPart)
+	if pending && (m.narInfo != nil || m.delNarInfo) {
 		if m.narInfo == nil {
 			c.m.narInfoMisses.Inc()
 			return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
@@ -63,7 +65,7 @@ func (c *Cache) NarInfo(hashPart string) (*NarInfoEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read narinfo %s from index: %w", hashPart, err)
 	}
-	if rec == nil {
+	if rec == nil || slices.Contains(m.dropOf, rec.Key) { // its NAR file was evicted
 		c.m.narInfoMisses.Inc()
 		return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
 	}
@@ -94,7 +96,9 @@ func (c *Cache) touchNarInfo(hashPart string, now int64) {
 // PutNarInfo stores a narinfo under its hash part, replacing any previous
 // one and clearing a negative entry. e.NarInfo must not be modified after.
 // It is served at once; the index is written in the background (see
-// pending.go), so an error means only that the cache is closed.
+// pending.go), so an error means only that the cache is closed. It is
+// dropped when its NAR file (named by NarKey) is evicted, or when it is not
+// read for 30 days while its NAR file is not stored.
 func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 	if e.NarInfo == nil || !validKey(e.Key) {
 		return fmt.Errorf("put narinfo: invalid entry (key %q)", e.Key)
@@ -109,7 +113,7 @@ func (c *Cache) PutNarInfo(e NarInfoEntry) error {
 		return err
 	}
 	err = c.pending.changeMeta(hashPart, func(m *metaChange) {
-		m.narInfo, m.record, m.delNarInfo = &e, v, false
+		m.narInfo, m.record, m.delNarInfo, m.dropOf = &e, v, false, nil
 		m.negative, m.delNegative = nil, true
 	})
 	if err != nil {
@@ -137,7 +141,7 @@ func (c *Cache) DeleteNarInfo(hashPart string) error {
 		return nil // no write for the common case
 	}
 	err := c.pending.changeMeta(hashPart, func(m *metaChange) {
-		m.narInfo, m.record, m.delNarInfo = nil, nil, true
+		m.narInfo, m.record, m.delNarInfo, m.dropOf = nil, nil, true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete narinfo %s: %w", hashPart, err)

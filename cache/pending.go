@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type metaChange struct {
 	delNarInfo  bool
 	negative    []byte // negative entry expiry to put
 	delNegative bool
+	// dropOf holds evicted NAR file keys: the narinfo in the index is
+	// deleted if it names one of them. A later put or delete clears it.
+	dropOf []string
 }
 
 // narChange is the pending change of one NAR file entry.
@@ -140,6 +144,45 @@ func (p *pendingIndex) changeNar(key string, record []byte) error {
 	return nil
 }
 
+// dropNarInfosOf drops the narinfos of evicted NAR files, given as hash
+// part → file keys. Merged into the pending change of each hash part, a
+// drop deletes only what was stored before it: a narinfo put afterwards
+// replaces it, as any later change does. Like changeNar, it never waits for
+// room: the disk goroutine evicts, and there are no more drops than files.
+func (p *pendingIndex) dropNarInfosOf(keys map[string][]string) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: cache closed", ErrStorage)
+	}
+	for hashPart, ks := range keys {
+		m := p.meta[hashPart]
+		switch {
+		case m.narInfo != nil:
+			if !slices.Contains(ks, m.narInfo.Key) {
+				continue // it names another file, and replaces what the index holds
+			}
+			m.narInfo, m.record, m.delNarInfo, m.dropOf = nil, nil, true, nil
+		case m.delNarInfo:
+			continue
+		default:
+			// A new slice: the writer may hold a copy of the old one.
+			m.dropOf = append(slices.Clip(m.dropOf), ks...)
+		}
+		p.seq++
+		m.seq = p.seq
+		p.meta[hashPart] = m
+	}
+	full := p.fullLocked()
+	p.mu.Unlock()
+	if full {
+		p.signalUrgent()
+	} else {
+		p.signal()
+	}
+	return nil
+}
+
 // lookupMeta returns the pending change of hashPart, if any.
 func (p *pendingIndex) lookupMeta(hashPart string) (metaChange, bool) {
 	p.mu.Lock()
@@ -225,6 +268,12 @@ func (c *Cache) writePending() int {
 			case m.delNarInfo:
 				if err := ni.Delete(key); err != nil {
 					return err
+				}
+			case m.dropOf != nil:
+				if v := ni.Get(key); v != nil && slices.Contains(m.dropOf, recordKey(v)) {
+					if err := ni.Delete(key); err != nil {
+						return err
+					}
 				}
 			}
 			switch {
