@@ -24,7 +24,8 @@ type Options struct {
 	// Dir holds index.db, nar/ and tmp/. It is created if missing.
 	Dir string
 	// MaxSize bounds the bytes of stored NAR files; least recently used
-	// files are evicted past it. Zero means no limit.
+	// files are evicted past it, with the narinfos that name them. Zero
+	// means no limit.
 	MaxSize int64
 	// NegativeTTL is how long a negative entry lasts. Zero means 10 minutes.
 	NegativeTTL time.Duration
@@ -119,6 +120,8 @@ type Cache struct {
 	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
 	touchedNI  map[string]int64      // hash part → last access not yet in the index
 	closed     bool
+
+	sweep narInfoSweep
 
 	disk diskState
 }
@@ -226,6 +229,9 @@ func (c *Cache) flushLoop() {
 			}
 			if err := c.sweepNegatives(); err != nil {
 				c.log.Warn("sweep negative entries", "err", err)
+			}
+			if _, err := c.sweepNarInfos(time.Now(), sweepChunk); err != nil {
+				c.log.Warn("sweep inactive narinfos", "err", err)
 			}
 		}
 	}
