@@ -31,8 +31,9 @@ type GCResult struct {
 	Files   int   // files left
 }
 
-// GC evicts least recently used NAR files from the cache in dir until it
-// holds at most maxSize bytes. It fails when a server holds the index.
+// GC evicts least recently used NAR files, with the narinfos that name
+// them, from the cache in dir until it holds at most maxSize bytes. It
+// fails when a server holds the index.
 func GC(dir string, maxSize int64) (GCResult, error) {
 	if maxSize < 0 {
 		return GCResult{}, fmt.Errorf("gc: negative size %d", maxSize)
@@ -51,14 +52,14 @@ func GC(dir string, maxSize int64) (GCResult, error) {
 type VerifyReport struct {
 	Checked      int      // files checked
 	Bytes        int64    // bytes read
-	Bad          []string // keys of files that did not match, now removed
+	Bad          []string // keys of files that did not match, now removed with their narinfos
 	Unverifiable []string // keys with nothing to check them against, kept
 }
 
 // Verify re-hashes every stored NAR file against its narinfo (FileHash
 // and FileSize when known, and NarHash and NarSize after decompressing
-// when the compression can be decoded here) and removes the bad ones. It
-// fails when a server holds the index.
+// when the compression can be decoded here) and removes the bad ones, with
+// the narinfos that name them. It fails when a server holds the index.
 func Verify(dir string) (VerifyReport, error) {
 	var rep VerifyReport
 	c, err := openOffline(dir, 0)
