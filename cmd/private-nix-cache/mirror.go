@@ -15,14 +15,21 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
 
+// builtMirror is the wired mirror and the parts main still needs.
+type builtMirror struct {
+	mirror    server.Mirror
+	upstreams *upstream.Set // probed once the server listens
+	close     func() error
+}
+
 // buildMirror wires the upstream clients, the on-disk cache and the mirror
-// that joins them. No upstream means no mirror.
-func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logger, reg prometheus.Registerer) (server.Mirror, func() error, error) {
+// that joins them. No upstream means no mirror (nil).
+func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logger, reg prometheus.Registerer) (*builtMirror, error) {
 	if len(cfg.Upstreams) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err := checkCredentialFiles(cfg); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ups := make([]upstream.Config, len(cfg.Upstreams))
 	for i, u := range cfg.Upstreams {
@@ -35,11 +42,11 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		Registerer: reg,
 	})
 	if err != nil {
-		return nil, nil, &config.Error{Key: "upstream", Err: err}
+		return nil, &config.Error{Key: "upstream", Err: err}
 	}
 	maxSize, err := cfg.MaxSizeBytes()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := cache.Open(cache.Options{
 		Dir:         cfg.CacheDir,
@@ -49,7 +56,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		Registerer:  reg,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("--cache-dir: %w", err)
+		return nil, fmt.Errorf("--cache-dir: %w", err)
 	}
 	m, err := mirror.New(mirror.Config{
 		Cache:      c,
@@ -61,7 +68,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 	})
 	if err != nil {
 		c.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	names := make([]string, len(ups))
 	for i, u := range ups {
@@ -72,7 +79,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		m.Close()
 		return c.Close()
 	}
-	return m, closeAll, nil
+	return &builtMirror{mirror: m, upstreams: set, close: closeAll}, nil
 }
 
 // checkCredentialFiles refuses token and netrc files that others can read,

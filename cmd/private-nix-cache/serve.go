@@ -23,6 +23,7 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/localstore"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/server"
+	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
 
 func serve(args []string, stderr io.Writer) error {
@@ -67,6 +68,9 @@ type app struct {
 	handler http.Handler
 	tls     *tls.Config
 	closers []func() error
+	// upstreams are probed in the background once the server listens, so
+	// that refused credentials or an unreachable upstream show at start.
+	upstreams *upstream.Set
 }
 
 func (a *app) close() {
@@ -98,14 +102,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		a.closers = append(a.closers, local.Close)
 		opts.Local = local
 	}
-	m, closeMirror, err := buildMirror(cfg, keys, log, reg)
+	m, err := buildMirror(cfg, keys, log, reg)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
 	if m != nil {
-		a.closers = append(a.closers, closeMirror)
-		opts.Mirror = m
+		a.closers = append(a.closers, m.close)
+		opts.Mirror = m.mirror
+		a.upstreams = m.upstreams
 	}
 	a.handler = server.New(opts)
 	if a.tls, err = buildTLS(ctx, cfg, log, reg, &a.closers); err != nil {
@@ -167,6 +172,9 @@ func (a *app) run(ctx context.Context) error {
 	}
 	a.log.Info("listening", "addr", ln.Addr().String(), "tls", a.tls != nil)
 	go func() { errc <- srv.Serve(ln) }()
+	if a.upstreams != nil {
+		go a.upstreams.Probe(ctx)
+	}
 
 	if a.tls != nil && a.cfg.HTTPRedirectListen != "" {
 		redirect, err := startRedirect(a.cfg.HTTPRedirectListen, a.cfg.Listen, a.handler, a.log, errc)
