@@ -33,7 +33,8 @@ func isTransientStatus(code int) bool {
 // isMissStatus reports the statuses Nix reads as "not there".
 func isMissStatus(code int) bool {
 	switch code {
-	case http.StatusNotFound, http.StatusGone, http.StatusForbidden, http.StatusUnauthorized:
+	case http.StatusNotFound, http.StatusGone, http.StatusForbidden, http.StatusUnauthorized,
+		http.StatusProxyAuthRequired: // Nix 2.8 takes all these for "not there"
 		return true
 	}
 	return false
