@@ -68,20 +68,15 @@ func (b *bench) startNginxStatic() (*contender, error) {
 	return b.startNginx("nginx", "nginx static (file:// copy, compression=none)", nginx.Site{Root: b.fx.NoneCache()})
 }
 
-// startOurs runs the binary under test with args after the common ones.
-func (b *bench) startOurs(name string, args ...string) (*contender, error) {
+// startGo runs one of the Go servers, bin with args and "--listen ADDR" on
+// a free loopback port, logging into dir, until it answers /nix-cache-info.
+func startGo(key, name, bin, dir string, env []string, args ...string) (*contender, error) {
 	port, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := b.tempDir("ours-")
-	if err != nil {
-		return nil, err
-	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	all := append([]string{"serve", "--listen", listen, "--secret-key-file", b.ourSecret, "--log-level", "warn"}, args...)
-	env := append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "xdg-cache"), "XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"))
-	p, err := proc.Start(name, filepath.Join(dir, "server.log"), env, b.server, all...)
+	p, err := proc.Start(name, filepath.Join(dir, "server.log"), env, bin, append(args, "--listen", listen)...)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +84,23 @@ func (b *bench) startOurs(name string, args ...string) (*contender, error) {
 		p.Stop(time.Second)
 		return nil, err
 	}
+	return &contender{key: key, name: name, url: "http://" + listen, p: p}, nil
+}
+
+// startOurs runs the binary under test with args after the common ones.
+func (b *bench) startOurs(name string, args ...string) (*contender, error) {
+	dir, err := b.tempDir("ours-")
+	if err != nil {
+		return nil, err
+	}
+	all := append([]string{"serve", "--secret-key-file", b.ourSecret, "--log-level", "warn"}, args...)
+	env := append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "xdg-cache"), "XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"))
+	c, err := startGo("ours", name, b.server, dir, env, all...)
+	if err != nil {
+		return nil, err
+	}
 	b.oursLogs = append(b.oursLogs, filepath.Join(dir, "server.log"))
-	return &contender{key: "ours", name: name, url: "http://" + listen, p: p}, nil
+	return c, nil
 }
 
 // startOursMirror runs private-nix-cache as a mirror of up with an empty cache.
@@ -116,23 +126,9 @@ func (b *bench) startFloor(dir string) (*contender, error) {
 	if b.cfg.floor == "" {
 		return nil, nil
 	}
-	port, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
 	logDir, err := b.tempDir("floor-")
 	if err != nil {
 		return nil, err
 	}
-	listen := "127.0.0.1:" + strconv.Itoa(port)
-	const name = "net/http floor"
-	p, err := proc.Start(name, filepath.Join(logDir, "floor.log"), nil, b.cfg.floor, "--listen", listen, "--dir", dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.WaitHTTP("http://"+listen+"/nix-cache-info", 30*time.Second); err != nil {
-		p.Stop(time.Second)
-		return nil, err
-	}
-	return &contender{key: "floor", name: name, url: "http://" + listen, p: p}, nil
+	return startGo("floor", "net/http floor", b.cfg.floor, logDir, nil, "--dir", dir)
 }
