@@ -103,6 +103,18 @@ func (p *pendingIndex) fullLocked() bool {
 	return len(p.meta)+len(p.nars)+len(p.commits) >= maxBatch
 }
 
+// unlockAndSignal releases p.mu after a change and wakes the writer: at
+// once when a whole batch waits.
+func (p *pendingIndex) unlockAndSignal() {
+	full := p.fullLocked()
+	p.mu.Unlock()
+	if full {
+		p.signalUrgent()
+	} else {
+		p.signal()
+	}
+}
+
 // changeMeta applies change to the pending change of hashPart.
 func (p *pendingIndex) changeMeta(hashPart string, change func(*metaChange)) error {
 	p.mu.Lock()
@@ -115,13 +127,7 @@ func (p *pendingIndex) changeMeta(hashPart string, change func(*metaChange)) err
 	p.seq++
 	m.seq = p.seq
 	p.meta[hashPart] = m
-	full := p.fullLocked()
-	p.mu.Unlock()
-	if full {
-		p.signalUrgent()
-	} else {
-		p.signal()
-	}
+	p.unlockAndSignal()
 	return nil
 }
 
@@ -134,13 +140,7 @@ func (p *pendingIndex) changeNar(key string, record []byte) error {
 	}
 	p.seq++
 	p.nars[key] = narChange{seq: p.seq, record: record}
-	full := p.fullLocked()
-	p.mu.Unlock()
-	if full {
-		p.signalUrgent()
-	} else {
-		p.signal()
-	}
+	p.unlockAndSignal()
 	return nil
 }
 
@@ -173,13 +173,7 @@ func (p *pendingIndex) dropNarInfosOf(keys map[string][]string) error {
 		m.seq = p.seq
 		p.meta[hashPart] = m
 	}
-	full := p.fullLocked()
-	p.mu.Unlock()
-	if full {
-		p.signalUrgent()
-	} else {
-		p.signal()
-	}
+	p.unlockAndSignal()
 	return nil
 }
 
