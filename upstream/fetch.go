@@ -21,10 +21,13 @@ var ErrBadNARURL = errors.New("refusing NAR URL")
 
 // FetchNAR downloads a NAR (compressed as its narinfo says) from u. narURL
 // is the narinfo's URL field, relative to the upstream. With offset > 0 it
-// asks for the rest from offset on and requires a 206. The body has no
+// asks for the rest from offset on: a 206 must start there, and from an
+// upstream that ignores the range (200) the bytes before offset are read
+// and dropped (while that lasts, the caller sees no bytes). The body has no
 // deadline except ctx; the response headers must come within
-// Options.NARHeaderTimeout. size is the body length, or -1 when unknown.
-// A missing NAR gives fs.ErrNotExist; other statuses a *StatusError.
+// Options.NARHeaderTimeout. size is the length of the body from offset, or
+// -1 when unknown. A missing NAR gives fs.ErrNotExist; other statuses a
+// *StatusError.
 func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (body io.ReadCloser, size int64, err error) {
 	start := time.Now()
 	logFailure := func(err error) (io.ReadCloser, int64, error) {
@@ -98,10 +101,19 @@ func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (b
 		return logFailure(fmt.Errorf("fetch nar %s: %w", narURL, err))
 	}
 	u.breaker.report(healthUp)
+	size = resp.ContentLength
+	var skip int64
+	if offset > 0 && resp.StatusCode == http.StatusOK {
+		skip = offset
+		if size >= 0 {
+			size -= offset
+		}
+		u.log.Info("upstream ignored a range request; skipping the bytes before it", "url", narURL, "offset", offset)
+	}
 	return &narBody{
 		ReadCloser: resp.Body, cancel: cancel, u: u, ctx: ctx,
-		url: narURL, offset: offset, size: resp.ContentLength, start: start,
-	}, resp.ContentLength, nil
+		url: narURL, offset: offset, skip: skip, size: size, start: start,
+	}, size, nil
 }
 
 func (u *Upstream) checkNARResponse(resp *http.Response, target string, offset int64) error {
@@ -120,7 +132,11 @@ func (u *Upstream) checkNARResponse(resp *http.Response, target string, offset i
 		}
 		return nil
 	case offset > 0 && resp.StatusCode == http.StatusOK:
-		return fmt.Errorf("asked for bytes from %d, upstream ignored the range (HTTP 200)", offset)
+		// The whole file instead of the rest: FetchNAR skips to offset.
+		if resp.ContentLength >= 0 && resp.ContentLength < offset {
+			return fmt.Errorf("asked for bytes from %d of a file of %d (HTTP 200, range ignored)", offset, resp.ContentLength)
+		}
+		return nil
 	default:
 		return &StatusError{URL: target, Code: resp.StatusCode}
 	}
@@ -178,18 +194,39 @@ type narBody struct {
 	ctx    context.Context
 	url    string
 	offset int64
-	size   int64
+	skip   int64 // bytes still to drop: the upstream sent the whole file
+	size   int64 // from offset
 	start  time.Time
 
-	n       atomic.Int64
+	n       atomic.Int64 // from offset
 	readErr atomic.Value // first non-EOF read error
 	once    sync.Once
 }
 
 func (b *narBody) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for b.skip > 0 {
+		n, err := b.read(p[:min(int64(len(p)), b.skip)])
+		b.skip -= int64(n)
+		if err == io.EOF && b.skip > 0 {
+			err = io.ErrUnexpectedEOF
+			b.readErr.CompareAndSwap(nil, err)
+		}
+		if err != nil && b.skip > 0 {
+			return 0, fmt.Errorf("skip to offset %d: %w", b.offset, err)
+		}
+	}
+	n, err := b.read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// read reads from the response, counting the bytes in the metrics.
+func (b *narBody) read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		b.n.Add(int64(n))
 		b.u.m.bytes.WithLabelValues(b.u.name).Add(float64(n))
 	}
 	if err != nil && err != io.EOF {

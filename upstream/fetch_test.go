@@ -75,6 +75,20 @@ func TestFetchNARRange(t *testing.T) {
 		t.Fatalf("URL with query: %v", err)
 	}
 	body.Close()
+
+	// An upstream that ignores the range sends the whole file: the bytes
+	// before the offset are dropped.
+	c.srv.AddFault(upstreamtest.Fault{Kind: upstreamtest.IgnoreRange})
+	offset := int64(len(whole)) / 3
+	body, size, err := f.Upstream.FetchNAR(ctxTimeout(t, 10*time.Second), f.NarInfo.URL, offset)
+	if err != nil {
+		t.Fatalf("FetchNAR(offset %d), range ignored: %v", offset, err)
+	}
+	got, err := io.ReadAll(body)
+	body.Close()
+	if want := whole[offset:]; err != nil || !bytes.Equal(got, want) || size != int64(len(want)) {
+		t.Errorf("range ignored: got %d bytes (size %d, err %v), want %d", len(got), size, err, len(want))
+	}
 }
 
 func TestFetchNARRefusesHostileURLs(t *testing.T) {
@@ -112,8 +126,12 @@ func TestFetchNARHeaders(t *testing.T) {
 		mu.Lock()
 		got = append(got, seen{r.Header.Get("Accept-Encoding"), r.Header.Get("Range"), r.Header.Get("Authorization")})
 		mu.Unlock()
-		if r.URL.Path == "/ignores-range" {
+		switch r.URL.Path {
+		case "/ignores-range":
 			w.Write([]byte("whole body"))
+			return
+		case "/short-ignores-range":
+			w.Write([]byte("abc"))
 			return
 		}
 		http.ServeContent(w, r, "", time.Time{}, strings.NewReader("0123456789"))
@@ -133,8 +151,18 @@ func TestFetchNARHeaders(t *testing.T) {
 	if string(b) != "456789" || size != 6 {
 		t.Errorf("range body = %q (size %d), want %q (6)", b, size, "456789")
 	}
-	if _, _, err := u.FetchNAR(context.Background(), "ignores-range", 4); err == nil {
-		t.Error("a 200 answer to a range request was accepted")
+	// A 200 answer to a range request is the whole file: the start is skipped.
+	body, size, err = u.FetchNAR(context.Background(), "ignores-range", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(body)
+	body.Close()
+	if string(b) != "e body" || size != 6 {
+		t.Errorf("range ignored: body = %q (size %d), want %q (6)", b, size, "e body")
+	}
+	if _, _, err := u.FetchNAR(context.Background(), "short-ignores-range", 4); err == nil {
+		t.Error("a whole file shorter than the offset was accepted")
 	}
 	want := seen{"", "bytes=4-", "Bearer s3cret"}
 	for i, g := range got {

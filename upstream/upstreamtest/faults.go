@@ -34,13 +34,16 @@ const (
 	Reset
 	// Forbidden answers 403, as a cache does to a token without access.
 	Forbidden
+	// IgnoreRange answers a range request with the whole file (200), as a
+	// server without Range support does.
+	IgnoreRange
 )
 
 var faultNames = map[FaultKind]string{
 	NotFound: "NotFound", ServerError: "ServerError", SlowFirstByte: "SlowFirstByte",
 	StallMidBody: "StallMidBody", Truncate: "Truncate", Corrupt: "Corrupt",
 	UntrustedSig: "UntrustedSig", UnknownFieldsHexHashes: "UnknownFieldsHexHashes", Reset: "Reset",
-	Forbidden: "Forbidden",
+	Forbidden: "Forbidden", IgnoreRange: "IgnoreRange",
 }
 
 func (k FaultKind) String() string {

@@ -227,6 +227,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			bf.corrupt = true
 		case Reset:
 			bf.reset = true
+		case IgnoreRange:
+			r.Header.Del("Range")
 		case UntrustedSig, UnknownFieldsHexHashes:
 			if isNarInfo {
 				rewrites = append(rewrites, f.Kind)
