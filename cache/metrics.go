@@ -10,6 +10,7 @@ type metrics struct {
 	// The narinfo children, resolved once: a hit is the hottest path.
 	narInfoHits, narInfoMisses prometheus.Counter
 	fetched                    prometheus.Counter
+	resumes                    prometheus.Counter
 	verifyFailed               prometheus.Counter
 	evicted                    prometheus.Counter
 	passthrough                prometheus.Counter
@@ -29,6 +30,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"kind"}),
 		fetched: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "private_nix_cache_upstream_fetched_bytes_total", Help: "NAR bytes downloaded from upstreams.",
+		}),
+		resumes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "private_nix_cache_upstream_resumes_total", Help: "NAR downloads resumed where the upstream cut or stalled the body.",
 		}),
 		verifyFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "private_nix_cache_verification_failures_total", Help: "Downloads whose hash or size did not match the narinfo.",
@@ -55,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.narInfoHits, m.narInfoMisses = m.hits.WithLabelValues("narinfo"), m.misses.WithLabelValues("narinfo")
 	if reg != nil {
-		for _, col := range []prometheus.Collector{m.hits, m.misses, m.fetched, m.verifyFailed,
+		for _, col := range []prometheus.Collector{m.hits, m.misses, m.fetched, m.resumes, m.verifyFailed,
 			m.evicted, m.passthrough, m.sizeBytes, m.entries, m.fillsInFlight} {
 			// A failed (duplicate) registration only loses the export.
 			if reg.Register(col) == nil {

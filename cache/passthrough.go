@@ -51,7 +51,7 @@ func (p *passthrough) start() error {
 	}
 	p.started = true
 	p.guard = newStallGuard(p.c.opts.StallTimeout, p.cancel)
-	body, length, err := p.spec.Fetch(p.ctx)
+	body, length, err := p.spec.Fetch(p.ctx, 0)
 	if err != nil {
 		if p.ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", context.Cause(p.ctx), err)

@@ -34,9 +34,10 @@ func setNARHeaders(h http.Header) {
 // fs.ErrNotExist (404) when no upstream has the NAR, else errors with an
 // HTTPStatus method: 502 for an upstream that failed, served bad bytes or
 // could not be reached, 504 for one that did not answer in time. After the
-// response began, a failure aborts the connection
-// (panic(http.ErrAbortHandler)), so that a client never takes a cut body
-// for a whole one.
+// response began, an upstream body that breaks off is resumed from where it
+// stopped (the cache does that a few times for a NAR it stores); a failure
+// then aborts the connection (panic(http.ErrAbortHandler)), so that a
+// client never takes a cut body for a whole one.
 func (m *Mirror) ServeNAR(w http.ResponseWriter, r *http.Request, name string) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return fmt.Errorf("nar %s: method %s: %w", name, r.Method, fs.ErrNotExist)
@@ -168,8 +169,9 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHa
 		FileSize:    ni.FileSize,
 		NarHash:     ni.NarHash,
 		NarSize:     ni.NarSize,
-		Fetch: func(ctx context.Context) (io.ReadCloser, int64, error) {
-			return src.FetchNAR(ctx, url, 0)
+		Upstream:    src.Name(),
+		Fetch: func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
+			return src.FetchNAR(ctx, url, offset)
 		},
 		Done: func(err error) {
 			switch {

@@ -1,0 +1,117 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
+)
+
+// An upstream that cuts or stalls a NAR body mid-way is asked for the
+// rest: the client gets the whole file with a 200, and it is stored.
+func TestNARResumedAfterUpstreamCut(t *testing.T) {
+	reset := upstreamtest.Fault{Kind: upstreamtest.Reset, Match: "/nar/", Times: 1}
+	tests := []struct {
+		name   string
+		size   int
+		faults []upstreamtest.Fault
+	}{
+		{"reset, in memory", 256 << 10, []upstreamtest.Fault{reset}},
+		{"reset, temp file", 3 << 20, []upstreamtest.Fault{reset}},
+		{"stalled", 256 << 10, []upstreamtest.Fault{{Kind: upstreamtest.StallMidBody, Match: "/nar/", Times: 1}}},
+		{"reset, then the range ignored", 3 << 20, []upstreamtest.Fault{{Kind: upstreamtest.IgnoreRange, Match: "/nar/"}, reset}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string][]byte{"payload": randomBytes(uint64(100+i), tt.size)}
+			e := newEnv(t, envOptions{files: files, compression: "none"})
+			p := e.paths[0]
+			want := e.upstreamFile(p)
+			ni := e.narInfo(p)
+			for _, f := range tt.faults {
+				e.ups[0].AddFault(f)
+			}
+			resp, body, err := e.get(ni.URL)
+			if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
+				t.Fatalf("GET: %v, %v, %d of %d bytes", err, resp, len(body), len(want))
+			}
+			if n := e.ups[0].Requests("/nar/"); n != 2 {
+				t.Errorf("upstream NAR requests = %d, want 2 (the cut one, the rest)", n)
+			}
+			key := strings.TrimPrefix(ni.URL, URLPrefix)
+			e.waitStored(key)
+			n, err := e.cache.OpenNAR(context.Background(), key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := io.ReadAll(n.File())
+			n.Close()
+			if !bytes.Equal(stored, want) {
+				t.Fatal("wrong bytes stored")
+			}
+		})
+	}
+}
+
+// When resuming does not give the right file (the upstream keeps cutting,
+// or sends bad bytes), the client sees a cut connection or an error status,
+// never wrong bytes with a 200, and nothing is stored.
+func TestNARResumeFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults []upstreamtest.Fault
+	}{
+		{"reset every time", []upstreamtest.Fault{{Kind: upstreamtest.Reset, Match: "/nar/"}}},
+		{"corrupt after a reset", []upstreamtest.Fault{
+			{Kind: upstreamtest.Corrupt, Match: "/nar/"},
+			{Kind: upstreamtest.Reset, Match: "/nar/", Times: 1},
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Big enough for a temp file, which must not be left behind.
+			files := map[string][]byte{"payload": randomBytes(uint64(200+i), 1536<<10)}
+			e := newEnv(t, envOptions{files: files, compression: "none"})
+			p := e.paths[0]
+			want := e.upstreamFile(p)
+			ni := e.narInfo(p)
+			for _, f := range tt.faults {
+				e.ups[0].AddFault(f)
+			}
+			resp, body, err := e.get(ni.URL)
+			if err == nil && resp.StatusCode == http.StatusOK {
+				if bytes.Equal(body, want) {
+					t.Fatal("GET succeeded")
+				}
+				t.Fatalf("200 with wrong bytes (%d of %d)", len(body), len(want))
+			}
+			if n := e.ups[0].Requests("/nar/"); n < 2 {
+				t.Errorf("upstream NAR requests = %d, want a resume at least", n)
+			}
+			key := strings.TrimPrefix(ni.URL, URLPrefix)
+			tmp := filepath.Join(e.cacheOp.Dir, "tmp")
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				left, _ := os.ReadDir(tmp)
+				if len(left) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("temp files left: %d", len(left))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n, err := e.cache.OpenNAR(context.Background(), key, nil); err == nil {
+				n.Close()
+				t.Fatal("NAR stored")
+			}
+		})
+	}
+}
