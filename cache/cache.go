@@ -38,8 +38,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// FillTimeout bounds one whole upstream download. Zero means 1 hour.
 	FillTimeout time.Duration
-	// StallTimeout fails a download that makes no progress for that long,
-	// including the wait for the first byte. Zero means 30s.
+	// StallTimeout ends an upstream request that makes no progress for
+	// that long, including the wait for the first byte; the download then
+	// resumes, a few times at most. Zero means 30s.
 	StallTimeout time.Duration
 	// DiskRetry is how long the cache streams without storing after the
 	// disk refused a write, before it tries again. Zero means 30s.

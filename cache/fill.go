@@ -28,10 +28,11 @@ type FillSpec struct {
 	NarHash *nixhash.Hash
 	NarSize uint64
 	// Fetch opens the upstream body from byte offset on: 0 at first, then
-	// the bytes already written when a body that broke off (cut, reset,
-	// stalled, ended short) is resumed, at most maxResumes times per
-	// download. length is the length of the body from offset, -1 when
-	// unknown. A file the upstream does not have is fs.ErrNotExist.
+	// the bytes already written (or sent, for a stream that is not stored)
+	// when a body that broke off (cut, reset, stalled, ended short) is
+	// resumed, at most maxResumes times per download. length is the
+	// length of the body from offset, -1 when unknown. A file the upstream
+	// does not have is fs.ErrNotExist.
 	Fetch func(ctx context.Context, offset int64) (body io.ReadCloser, length int64, err error)
 	// Upstream names the source in logs ("" when there is none to name).
 	Upstream string
@@ -46,7 +47,7 @@ type FillSpec struct {
 // fill is one upstream download into a temp file that any number of
 // readers follow. It runs on the cache's context with its own timeout and
 // stall detector: no client can slow it down or cancel it. A body that
-// breaks off is resumed from the bytes written (see resume).
+// breaks off is resumed from the bytes written (see resumingBody).
 type fill struct {
 	c    *Cache
 	key  string
@@ -162,15 +163,12 @@ func (f *fill) download() error {
 		fmt.Errorf("download took longer than %s", c.opts.FillTimeout))
 	defer cancel()
 
-	body, err := f.open(ctx, 0)
+	body, err := c.openResuming(ctx, f.key, f.spec)
 	if err != nil {
 		return err
 	}
-	defer func() { body.close() }() // the body of the moment: resumes replace it
-	size, err := expectedSize(f.spec, body.length)
-	if err != nil {
-		return err
-	}
+	defer body.Close()
+	size := body.size
 	f.update(func() { f.started, f.size = true, size })
 
 	// A second reader of the temp file decompresses it beside the download
@@ -210,11 +208,9 @@ func (f *fill) download() error {
 		limit = maxFileSize(f.spec)
 	}
 	var written int64
-	resumes := 0
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			body.guard.progress()
 			if limit >= 0 && written+int64(n) > limit {
 				return fmt.Errorf("%w: upstream sent more than %d bytes for a NAR of %d", ErrVerify, limit, f.spec.NarSize)
 			}
@@ -239,19 +235,14 @@ func (f *fill) download() error {
 				return err
 			}
 		}
-		if rerr == nil {
-			continue
-		}
-		if rerr == io.EOF && (size < 0 || written == size) {
+		if rerr == io.EOF {
 			break
 		}
-		if body, err = f.resume(ctx, body, rerr, size, written, resumes); err != nil {
-			return err
+		if rerr != nil {
+			return rerr
 		}
-		resumes++
 	}
 	f.update(func() { f.eof = true })
-	body.guard.stop()
 	if fileHash != nil {
 		if err := checkDigest("FileHash", f.spec.FileHash, fileHash.Sum(nil)); err != nil {
 			return err
@@ -284,87 +275,6 @@ func (f *fill) download() error {
 		}
 	}
 	return f.w.commit(false, func(final string) { f.update(func() { f.path = final }) })
-}
-
-// maxResumes bounds how often one download asks for the rest of a body
-// that broke off.
-const maxResumes = 3
-
-// resume is called when body broke off (cut, reset, stalled, ended short)
-// after written bytes, with rerr, resumes made so far: it closes body and
-// asks for the rest, unless maxResumes were made or the download is over.
-// The bytes are appended to those written: the hashes run on, and check
-// the whole file at the end as they would one download. Readers just wait
-// a little longer.
-func (f *fill) resume(ctx context.Context, body *upstreamBody, rerr error, size, written int64, resumes int) (*upstreamBody, error) {
-	var broke error
-	if rerr == io.EOF {
-		broke = fmt.Errorf("%w: expected %d bytes, upstream sent %d", ErrVerify, size, written)
-	} else {
-		broke = fmt.Errorf("read upstream body: %w", withCause(body.ctx, rerr))
-	}
-	body.close() // after reading why its context ended: closing ends it too
-	if resumes == maxResumes || ctx.Err() != nil {
-		if resumes > 0 {
-			return nil, fmt.Errorf("%w (after %d resumes)", broke, resumes)
-		}
-		return nil, broke
-	}
-	f.c.m.resumes.Inc()
-	f.c.log.Info("resuming nar download", "upstream", f.spec.Upstream, "key", f.key,
-		"offset", written, "attempt", resumes+1, "err", broke)
-	next, err := f.open(ctx, written)
-	if err != nil {
-		return nil, fmt.Errorf("%w; resume from %d: %w", broke, written, err)
-	}
-	if size >= 0 && next.length >= 0 && next.length != size-written {
-		next.close()
-		return nil, fmt.Errorf("%w: upstream announces %d bytes from %d, expected %d", ErrVerify, next.length, written, size-written)
-	}
-	return next, nil
-}
-
-// upstreamBody is one upstream request's body, with a stall detector of
-// its own: a stall ends the request, and the download may resume.
-type upstreamBody struct {
-	io.ReadCloser
-	length int64
-	ctx    context.Context // the request's; a stall cancels it
-	cancel context.CancelCauseFunc
-	guard  *stallGuard
-}
-
-// open asks the upstream for the file from offset on.
-func (f *fill) open(ctx context.Context, offset int64) (*upstreamBody, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	guard := newStallGuard(f.c.opts.StallTimeout, cancel)
-	body, length, err := f.spec.Fetch(ctx, offset)
-	if err != nil {
-		err = fmt.Errorf("fetch: %w", withCause(ctx, err)) // before cancel adds a cause
-		guard.stop()
-		cancel(nil)
-		return nil, err
-	}
-	return &upstreamBody{ReadCloser: body, length: length, ctx: ctx, cancel: cancel, guard: guard}, nil
-}
-
-// close ends the request; nil is fine (a resume that failed to open).
-func (b *upstreamBody) close() {
-	if b == nil {
-		return
-	}
-	b.guard.stop()
-	b.ReadCloser.Close()
-	b.cancel(nil)
-}
-
-// withCause adds why ctx ended, if it did, to err: a client may report
-// only the cancellation, not whose (a stall detector's, a deadline's).
-func withCause(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (%w)", context.Cause(ctx), err)
-	}
-	return err
 }
 
 // narCheckFailed says whom to blame when the NarHash check failed: the

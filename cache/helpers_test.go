@@ -167,6 +167,14 @@ func (s *fakeSource) fetch(ctx context.Context, offset int64) (io.ReadCloser, in
 	return &fakeBody{s: s, ctx: ctx, pos: int(offset), faulty: s.faulty == 0 || call <= s.faulty}, n, nil
 }
 
+// clone returns a source with s's data, pacing and faults, and none of
+// its counts.
+func (s *fakeSource) clone() *fakeSource {
+	return &fakeSource{data: s.data, chunk: s.chunk, delay: s.delay, firstWait: s.firstWait,
+		length: s.length, err: s.err, resumeErr: s.resumeErr, resumeLen: s.resumeLen,
+		cutAt: s.cutAt, stallAt: s.stallAt, endAt: s.endAt, faulty: s.faulty}
+}
+
 // fetched returns the offsets asked for so far.
 func (s *fakeSource) fetched() []int64 {
 	s.mu.Lock()

@@ -11,7 +11,8 @@ import (
 // for when the cache cannot store (disk full or read-only, unverifiable
 // compression, too big). It still checks what it can, and holds back the
 // last byte until the check passes, so a bad file is an error, not a
-// short success.
+// short success. A body that breaks off is resumed from the bytes sent,
+// as a fill's is.
 type passthrough struct {
 	c      *Cache
 	key    string
@@ -20,10 +21,9 @@ type passthrough struct {
 	client context.Context // the request's; when it ends nobody is to blame
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	guard  *stallGuard
 
 	started bool
-	body    io.ReadCloser
+	body    *resumingBody
 	size    int64
 	n       int64
 
@@ -50,22 +50,13 @@ func (p *passthrough) start() error {
 		return p.err
 	}
 	p.started = true
-	p.guard = newStallGuard(p.c.opts.StallTimeout, p.cancel)
-	body, length, err := p.spec.Fetch(p.ctx, 0)
+	body, err := p.c.openResuming(p.ctx, p.key, p.spec)
 	if err != nil {
-		if p.ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", context.Cause(p.ctx), err)
-		}
-		p.err = fmt.Errorf("fetch: %w", err)
-		p.report(p.err)
-		return p.err
-	}
-	p.body = body
-	if p.size, err = expectedSize(p.spec, length); err != nil {
 		p.err = err
 		p.report(err)
 		return err
 	}
+	p.body, p.size = body, body.size
 	if p.spec.FileHash != nil {
 		if p.fileHash, err = newHash(p.spec.FileHash); err != nil {
 			p.err = fmt.Errorf("%w: FileHash: %w", ErrVerify, err)
@@ -124,7 +115,6 @@ func (p *passthrough) Read(b []byte) (int, error) {
 		}
 		n, err := p.body.Read(b[off:])
 		if n > 0 {
-			p.guard.progress()
 			chunk := b[off : off+n]
 			p.n += int64(n)
 			p.c.m.fetched.Add(float64(n))
@@ -150,10 +140,7 @@ func (p *passthrough) Read(b []byte) (int, error) {
 			return total, nil
 		}
 		if err != nil {
-			if p.ctx.Err() != nil {
-				err = fmt.Errorf("%w (%w)", context.Cause(p.ctx), err)
-			}
-			return p.fail(fmt.Errorf("read upstream body: %w", err))
+			return p.fail(err)
 		}
 		if total == 0 {
 			continue
@@ -165,11 +152,9 @@ func (p *passthrough) Read(b []byte) (int, error) {
 	}
 }
 
+// finish checks the whole file once the body ended where its size says
+// (resumingBody makes sure of that).
 func (p *passthrough) finish() error {
-	p.guard.stop()
-	if p.size >= 0 && p.n != p.size {
-		return fmt.Errorf("%w: expected %d bytes, upstream sent %d", ErrVerify, p.size, p.n)
-	}
 	if p.fileHash != nil {
 		if err := checkDigest("FileHash", p.spec.FileHash, p.fileHash.Sum(nil)); err != nil {
 			return err
@@ -188,9 +173,6 @@ func (p *passthrough) finish() error {
 }
 
 func (p *passthrough) Close() error {
-	if p.guard != nil {
-		p.guard.stop()
-	}
 	p.cancel(context.Canceled)
 	if p.narPipe != nil {
 		p.narPipe.CloseWithError(io.ErrClosedPipe)

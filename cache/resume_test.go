@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -16,7 +17,9 @@ import (
 )
 
 // A body that breaks off is resumed from the bytes written: the reader
-// gets the whole file and the file is stored, as after one download.
+// gets the whole file and the file is stored, as after one download. A
+// stream that is not stored (the disk refused writes) is resumed the same
+// way from the bytes sent.
 func TestFillResumes(t *testing.T) {
 	small := makeBlob(t, 256<<10, "zstd", true) // downloaded into memory
 	big := makeBlob(t, 2<<20, "none", true)     // into a temp file
@@ -36,51 +39,54 @@ func TestFillResumes(t *testing.T) {
 		{"cut as often as resumed", small, &fakeSource{cutAt: 100 * k, faulty: maxResumes}, []int64{0, 100 * k, 100 * k, 100 * k}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			reg := prometheus.NewRegistry()
-			logs := &recordLog{}
-			c := openTest(t, Options{StallTimeout: time.Second, Registerer: reg, Logger: slog.New(logs)})
-			src := tt.src
-			src.data, src.chunk = tt.blob.file, 16<<10
-			spec, done := specFor(tt.blob, src)
-			spec.Upstream = "https://upstream.test"
-			n, err := c.OpenNAR(context.Background(), tt.blob.key, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
-			if got := mustRead(t, n); !bytes.Equal(got, tt.blob.file) {
-				t.Fatalf("reader got %d bytes, not the file", len(got))
-			}
-			if err := done.wait(t); err != nil {
-				t.Fatalf("download error = %v", err)
-			}
-			if got := src.fetched(); !slices.Equal(got, tt.wantOffsets) {
-				t.Errorf("offsets asked = %v, want %v", got, tt.wantOffsets)
-			}
-			stored, err := c.OpenNAR(context.Background(), tt.blob.key, nil)
-			if err != nil {
-				t.Fatalf("not stored: %v", err)
-			}
-			got, _ := io.ReadAll(stored.File())
-			stored.Close()
-			if !bytes.Equal(got, tt.blob.file) {
-				t.Fatal("wrong bytes stored")
-			}
-			resumes := len(tt.wantOffsets) - 1
-			if got := metricValue(t, reg, "private_nix_cache_upstream_resumes_total", nil); got != float64(resumes) {
-				t.Errorf("resumes metric = %v, want %d", got, resumes)
-			}
-			if got := logs.count("resuming nar download", "upstream", spec.Upstream); got != resumes {
-				t.Errorf("%d resume log lines naming the upstream, want %d", got, resumes)
-			}
-		})
+		for _, stream := range []bool{false, true} {
+			t.Run(tt.name+storedOrStreamed[stream], func(t *testing.T) {
+				reg := prometheus.NewRegistry()
+				logs := &recordLog{}
+				c := openTest(t, Options{StallTimeout: time.Second, Registerer: reg, Logger: slog.New(logs)})
+				src := tt.src.clone() // each run counts its own fetches
+				src.data, src.chunk = tt.blob.file, 16<<10
+				spec, done := specFor(tt.blob, src)
+				spec.Upstream = "https://upstream.test"
+				n := openStoredOrStreamed(t, c, tt.blob, spec, stream)
+				if got := mustRead(t, n); !bytes.Equal(got, tt.blob.file) {
+					t.Fatalf("reader got %d bytes, not the file", len(got))
+				}
+				if err := done.wait(t); err != nil {
+					t.Fatalf("download error = %v", err)
+				}
+				if got := src.fetched(); !slices.Equal(got, tt.wantOffsets) {
+					t.Errorf("offsets asked = %v, want %v", got, tt.wantOffsets)
+				}
+				if stream {
+					assertNotStored(t, c, tt.blob.key)
+				} else {
+					stored, err := c.OpenNAR(context.Background(), tt.blob.key, nil)
+					if err != nil {
+						t.Fatalf("not stored: %v", err)
+					}
+					got, _ := io.ReadAll(stored.File())
+					stored.Close()
+					if !bytes.Equal(got, tt.blob.file) {
+						t.Fatal("wrong bytes stored")
+					}
+				}
+				resumes := len(tt.wantOffsets) - 1
+				if got := metricValue(t, reg, "private_nix_cache_upstream_resumes_total", nil); got != float64(resumes) {
+					t.Errorf("resumes metric = %v, want %d", got, resumes)
+				}
+				if got := logs.count("resuming nar download", "upstream", spec.Upstream); got != resumes {
+					t.Errorf("%d resume log lines naming the upstream, want %d", got, resumes)
+				}
+			})
+		}
 	}
 }
 
 // A body that keeps breaking off, bytes that do not verify once resumed,
 // and a resume the upstream refuses all fail the download as before: the
 // reader gets an error, never a short or wrong file, and nothing is stored.
+// So too for a stream that is not stored (the disk refused writes).
 func TestFillResumeFailures(t *testing.T) {
 	small := makeBlob(t, 256<<10, "zstd", true)
 	noFileHash := makeBlob(t, 1536<<10, "none", false)
@@ -105,37 +111,57 @@ func TestFillResumeFailures(t *testing.T) {
 		{"length differs on resume", small, &fakeSource{data: small.file, cutAt: 100 * k, faulty: 1, resumeLen: 1}, ErrVerify, 2},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := openTest(t, Options{StallTimeout: time.Second})
-			src := tt.src
-			src.chunk = 16 << 10
-			spec, done := specFor(tt.blob, src)
-			n, err := c.OpenNAR(context.Background(), tt.blob.key, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
-			got, rerr := readAllNAR(t, n)
-			if rerr == nil {
-				t.Fatalf("reader got %d bytes without error", len(got))
-			}
-			derr := done.wait(t)
-			switch {
-			case derr == nil:
-				t.Fatal("download succeeded")
-			case tt.wantErr != nil && !errors.Is(derr, tt.wantErr):
-				t.Fatalf("download error = %v, want %v", derr, tt.wantErr)
-			case tt.wantErr == nil && errors.Is(derr, ErrVerify):
-				t.Fatalf("transient fault reported as wrong content: %v", derr)
-			case errors.Is(derr, ErrStorage):
-				t.Fatalf("upstream fault reported as a storage failure: %v", derr)
-			}
-			if got := int(src.calls.Load()); got != tt.wantFetches {
-				t.Errorf("fetched %d times (offsets %v), want %d", got, src.fetched(), tt.wantFetches)
-			}
-			assertNotStored(t, c, tt.blob.key)
-		})
+		for _, stream := range []bool{false, true} {
+			t.Run(tt.name+storedOrStreamed[stream], func(t *testing.T) {
+				c := openTest(t, Options{StallTimeout: time.Second})
+				src := tt.src.clone()
+				src.chunk = 16 << 10
+				spec, done := specFor(tt.blob, src)
+				n := openStoredOrStreamed(t, c, tt.blob, spec, stream)
+				got, rerr := readAllNAR(t, n)
+				if rerr == nil || len(got) >= len(tt.blob.file) {
+					t.Fatalf("reader got %d of %d bytes, error %v", len(got), len(tt.blob.file), rerr)
+				}
+				derr := done.wait(t)
+				switch {
+				case derr == nil:
+					t.Fatal("download succeeded")
+				case tt.wantErr != nil && !errors.Is(derr, tt.wantErr):
+					t.Fatalf("download error = %v, want %v", derr, tt.wantErr)
+				case tt.wantErr == nil && errors.Is(derr, ErrVerify):
+					t.Fatalf("transient fault reported as wrong content: %v", derr)
+				case errors.Is(derr, ErrStorage):
+					t.Fatalf("upstream fault reported as a storage failure: %v", derr)
+				}
+				if got := int(src.calls.Load()); got != tt.wantFetches {
+					t.Errorf("fetched %d times (offsets %v), want %d", got, src.fetched(), tt.wantFetches)
+				}
+				assertNotStored(t, c, tt.blob.key)
+			})
+		}
 	}
+}
+
+// storedOrStreamed names the runs of a test with openStoredOrStreamed.
+var storedOrStreamed = map[bool]string{false: ", stored", true: ", streamed"}
+
+// openStoredOrStreamed opens b's NAR in c with spec, after marking the disk
+// full when stream is set, and checks that it is stored or only streamed
+// as asked. The NAR is closed when the test ends.
+func openStoredOrStreamed(t *testing.T, c *Cache, b *blob, spec *FillSpec, stream bool) *NAR {
+	t.Helper()
+	if stream {
+		c.diskFailed(os.NewSyscallError("write", errnoENOSPC)) // as if the disk were full
+	}
+	n, err := c.OpenNAR(context.Background(), b.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if n.Stored() == stream {
+		t.Fatalf("stored = %v, want %v", n.Stored(), !stream)
+	}
+	return n
 }
 
 // recordLog is a slog.Handler that keeps the records.

@@ -35,9 +35,10 @@ func setNARHeaders(h http.Header) {
 // HTTPStatus method: 502 for an upstream that failed, served bad bytes or
 // could not be reached, 504 for one that did not answer in time. After the
 // response began, an upstream body that breaks off is resumed from where it
-// stopped (the cache does that a few times for a NAR it stores); a failure
-// then aborts the connection (panic(http.ErrAbortHandler)), so that a
-// client never takes a cut body for a whole one.
+// stopped (the cache does that a few times, for a NAR it stores as for one
+// it only streams); a failure then aborts the connection
+// (panic(http.ErrAbortHandler)), so that a client never takes a cut body
+// for a whole one.
 func (m *Mirror) ServeNAR(w http.ResponseWriter, r *http.Request, name string) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return fmt.Errorf("nar %s: method %s: %w", name, r.Method, fs.ErrNotExist)

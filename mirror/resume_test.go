@@ -11,27 +11,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
 
 // An upstream that cuts or stalls a NAR body mid-way is asked for the
-// rest: the client gets the whole file with a 200, and it is stored.
+// rest: the client gets the whole file with a 200, and it is stored, or
+// streamed only when larger than the cache may hold (maxSize).
 func TestNARResumedAfterUpstreamCut(t *testing.T) {
 	reset := upstreamtest.Fault{Kind: upstreamtest.Reset, Match: "/nar/", Times: 1}
 	tests := []struct {
-		name   string
-		size   int
-		faults []upstreamtest.Fault
+		name    string
+		size    int
+		faults  []upstreamtest.Fault
+		maxSize int64
 	}{
-		{"reset, in memory", 256 << 10, []upstreamtest.Fault{reset}},
-		{"reset, temp file", 3 << 20, []upstreamtest.Fault{reset}},
-		{"stalled", 256 << 10, []upstreamtest.Fault{{Kind: upstreamtest.StallMidBody, Match: "/nar/", Times: 1}}},
-		{"reset, then the range ignored", 3 << 20, []upstreamtest.Fault{{Kind: upstreamtest.IgnoreRange, Match: "/nar/"}, reset}},
+		{"reset, in memory", 256 << 10, []upstreamtest.Fault{reset}, 0},
+		{"reset, temp file", 3 << 20, []upstreamtest.Fault{reset}, 0},
+		{"stalled", 256 << 10, []upstreamtest.Fault{{Kind: upstreamtest.StallMidBody, Match: "/nar/", Times: 1}}, 0},
+		{"reset, then the range ignored", 3 << 20, []upstreamtest.Fault{{Kind: upstreamtest.IgnoreRange, Match: "/nar/"}, reset}, 0},
+		{"reset, streamed", 3 << 20, []upstreamtest.Fault{reset}, 1 << 20},
+		{"stalled, streamed", 3 << 20, []upstreamtest.Fault{{Kind: upstreamtest.StallMidBody, Match: "/nar/", Times: 1}}, 1 << 20},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			files := map[string][]byte{"payload": randomBytes(uint64(100+i), tt.size)}
-			e := newEnv(t, envOptions{files: files, compression: "none"})
+			e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{MaxSize: tt.maxSize}})
 			p := e.paths[0]
 			want := e.upstreamFile(p)
 			ni := e.narInfo(p)
@@ -46,6 +51,13 @@ func TestNARResumedAfterUpstreamCut(t *testing.T) {
 				t.Errorf("upstream NAR requests = %d, want 2 (the cut one, the rest)", n)
 			}
 			key := strings.TrimPrefix(ni.URL, URLPrefix)
+			if tt.maxSize > 0 {
+				if n, err := e.cache.OpenNAR(context.Background(), key, nil); err == nil {
+					n.Close()
+					t.Fatal("NAR larger than the cache stored")
+				}
+				return
+			}
 			e.waitStored(key)
 			n, err := e.cache.OpenNAR(context.Background(), key, nil)
 			if err != nil {
@@ -62,23 +74,29 @@ func TestNARResumedAfterUpstreamCut(t *testing.T) {
 
 // When resuming does not give the right file (the upstream keeps cutting,
 // or sends bad bytes), the client sees a cut connection or an error status,
-// never wrong bytes with a 200, and nothing is stored.
+// never wrong bytes with a 200, and nothing is stored; so too when the NAR
+// is only streamed, being larger than the cache may hold (maxSize).
 func TestNARResumeFailures(t *testing.T) {
+	resetAlways := []upstreamtest.Fault{{Kind: upstreamtest.Reset, Match: "/nar/"}}
+	corruptAfterReset := []upstreamtest.Fault{
+		{Kind: upstreamtest.Corrupt, Match: "/nar/"},
+		{Kind: upstreamtest.Reset, Match: "/nar/", Times: 1},
+	}
 	tests := []struct {
-		name   string
-		faults []upstreamtest.Fault
+		name    string
+		faults  []upstreamtest.Fault
+		maxSize int64
 	}{
-		{"reset every time", []upstreamtest.Fault{{Kind: upstreamtest.Reset, Match: "/nar/"}}},
-		{"corrupt after a reset", []upstreamtest.Fault{
-			{Kind: upstreamtest.Corrupt, Match: "/nar/"},
-			{Kind: upstreamtest.Reset, Match: "/nar/", Times: 1},
-		}},
+		{"reset every time", resetAlways, 0},
+		{"corrupt after a reset", corruptAfterReset, 0},
+		{"reset every time, streamed", resetAlways, 1 << 20},
+		{"corrupt after a reset, streamed", corruptAfterReset, 1 << 20},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Big enough for a temp file, which must not be left behind.
 			files := map[string][]byte{"payload": randomBytes(uint64(200+i), 1536<<10)}
-			e := newEnv(t, envOptions{files: files, compression: "none"})
+			e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{MaxSize: tt.maxSize}})
 			p := e.paths[0]
 			want := e.upstreamFile(p)
 			ni := e.narInfo(p)
