@@ -17,14 +17,19 @@ import (
 )
 
 // One bad transfer from the only upstream must not hide a path it was
-// just told exists: the next request is served, the narinfo kept.
+// just told exists: the next request is served, the narinfo kept, even
+// when the lookup made after the bad transfer meets a flaky 404 or a
+// narinfo with a bad signature.
 func TestSingleUpstreamBadTransferStillServed(t *testing.T) {
 	tests := []struct {
-		name string
-		kind upstreamtest.FaultKind
+		name     string
+		kind     upstreamtest.FaultKind
+		relookup *upstreamtest.FaultKind // once, on the narinfo asked again
 	}{
-		{"corrupt", upstreamtest.Corrupt},
-		{"truncated", upstreamtest.Truncate},
+		{"corrupt", upstreamtest.Corrupt, nil},
+		{"truncated", upstreamtest.Truncate, nil},
+		{"corrupt then a narinfo 404", upstreamtest.Corrupt, ptr(upstreamtest.NotFound)},
+		{"truncated then an untrusted narinfo", upstreamtest.Truncate, ptr(upstreamtest.UntrustedSig)},
 	}
 	files := map[string][]byte{"payload": randomBytes(7, 256<<10)}
 	for _, tt := range tests {
@@ -35,11 +40,17 @@ func TestSingleUpstreamBadTransferStillServed(t *testing.T) {
 			want := e.upstreamFile(p)
 			ni := e.narInfo(p)
 			e.ups[0].AddFault(upstreamtest.Fault{Kind: tt.kind, Match: "/nar/", Times: 1})
+			if tt.relookup != nil {
+				e.ups[0].AddFault(upstreamtest.Fault{Kind: *tt.relookup, Match: ".narinfo", Times: 1})
+			}
 
 			// The first GET may be cut (or retried inside), never wrong.
 			resp, body, err := e.get(ni.URL)
 			if err == nil && resp.StatusCode == http.StatusOK && !bytes.Equal(body, want) {
 				t.Fatalf("first GET: 200 with wrong bytes (%d of %d)", len(body), len(want))
+			}
+			if resp, _, err := e.get(hp + ".narinfo"); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("narinfo after the bad transfer: %v, %v", err, resp)
 			}
 			for attempt := range 2 {
 				resp, body, err = e.get(ni.URL)
@@ -179,3 +190,5 @@ func TestMalformedUpstreamNarInfoNotCached(t *testing.T) {
 		t.Fatalf("narinfo for %s", got.StorePath)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -200,6 +200,11 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 		return nil, &notExistError{err}
 	case errors.Is(err, fs.ErrNotExist):
 		m.m.lookups.WithLabelValues("miss").Inc()
+		if cached, cerr := m.cache.NarInfo(hashPart); cerr == nil && m.usable(cached, hashPart) {
+			// A NAR request asked again after a failed transfer: one miss
+			// does not outweigh a narinfo verified before (see entry).
+			return nil, err
+		}
 		if err := m.cache.DeleteNarInfo(hashPart); err != nil {
 			m.log.Warn("forget narinfo", "hash", hashPart, "err", err)
 		}

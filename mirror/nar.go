@@ -139,9 +139,10 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 
 // entry returns the narinfo entry for a NAR request: the cached one unless
 // its upstream failed the NAR, else a fresh lookup. When that lookup fails
-// for a reason other than a miss (upstreams unavailable, a timeout), the
-// cached entry is used still, unless its upstream is now excluded for the
-// path.
+// (upstreams unavailable, a timeout, even a miss), the cached entry is used
+// still, unless its upstream is now excluded for the path: a path goes
+// only when its upstream both lacks the NAR and answers 404 for the
+// narinfo, never on one answer of a flaky upstream.
 func (m *Mirror) entry(ctx context.Context, storeHash string) (*cache.NarInfoEntry, error) {
 	stale := m.isStale(storeHash)
 	cached, cerr := m.cache.NarInfo(storeHash)
@@ -152,13 +153,17 @@ func (m *Mirror) entry(ctx context.Context, storeHash string) (*cache.NarInfoEnt
 		return cached, nil
 	}
 	e, err := m.lookup(ctx, storeHash)
-	var ne *notExistError
-	if err != nil && cerr == nil && ctx.Err() == nil && errors.As(err, &ne) {
-		if src := m.byName[cached.Upstream]; src != nil && m.ups != nil && !m.ups.Excluded(src, storeHash) {
-			return cached, nil
-		}
+	if err != nil && cerr == nil && ctx.Err() == nil && errors.Is(err, fs.ErrNotExist) && m.usable(cached, storeHash) {
+		return cached, nil
 	}
 	return e, err
+}
+
+// usable reports whether a cached entry's upstream may still be asked for
+// its NAR.
+func (m *Mirror) usable(cached *cache.NarInfoEntry, storeHash string) bool {
+	src := m.byName[cached.Upstream]
+	return src != nil && m.ups != nil && !m.ups.Excluded(src, storeHash)
 }
 
 func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHash string) *cache.FillSpec {
