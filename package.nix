@@ -26,7 +26,7 @@ buildGoModule {
   };
 
   # NAR hash of `go mod vendor`; kept current by .ci/check-vendor-hash (--fix).
-  vendorHash = "sha256-FwS1oaj1RrqDylaNmcXhZAc6cxqGyvXNEGjYGq7CEfg=";
+  vendorHash = "sha256-xmRSYLf3ovdEhopUnBA9JYeD2RiGunahQMDYJ3XrbS8=";
 
   subPackages = [ "cmd/private-nix-cache" ];
 
