@@ -25,8 +25,9 @@ func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.
 	}
 }
 
-// fail answers a request whose handler returned err, and returns the status.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) int {
+// fail answers a request whose handler returned err, and returns the
+// status and the body bytes written.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) (code, n int) {
 	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errBadRequest) && r.Context().Err() == nil {
 		// One line per failed request; the mirror logs the cause.
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
@@ -40,8 +41,9 @@ type statusError interface {
 	HTTPStatus() int
 }
 
-// writeError answers with the status err maps to, and returns it.
-func writeError(w http.ResponseWriter, err error) int {
+// writeError answers with the status err maps to, and returns it and the
+// body bytes written.
+func writeError(w http.ResponseWriter, err error) (int, int) {
 	code := http.StatusInternalServerError
 	var se statusError
 	switch {
@@ -54,12 +56,12 @@ func writeError(w http.ResponseWriter, err error) int {
 	case errors.Is(err, context.Canceled):
 		code = 499 // the client left; nobody reads this
 	}
-	writeStatus(w, code)
-	return code
+	return code, writeStatus(w, code)
 }
 
 // writeStatus writes a short plain-text error that no cache may keep.
-func writeStatus(w http.ResponseWriter, code int) {
+// It returns the body bytes written.
+func writeStatus(w http.ResponseWriter, code int) int {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Del("Content-Encoding")
@@ -71,7 +73,8 @@ func writeStatus(w http.ResponseWriter, code int) {
 		text = "status " + strconv.Itoa(code)
 	}
 	w.WriteHeader(code)
-	_, _ = w.Write([]byte(text + "\n"))
+	n, _ := w.Write([]byte(text + "\n"))
+	return n
 }
 
 // ignoreClientGone drops the errors of writing to a client that left.

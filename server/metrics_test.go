@@ -36,9 +36,10 @@ func TestRequestMetrics(t *testing.T) {
 			t.Errorf("requests{route=%s,code=%s} = %v, want %v", tc.route, tc.code, got, tc.want)
 		}
 	}
-	// The 404 bodies count too, as the router's wrapper counts them.
-	if got := testutil.ToFloat64(s.metrics.bytes.WithLabelValues("narinfo")); got < float64(bodyLen) {
-		t.Errorf("narinfo bytes = %v, want at least the hit's %d", got, bodyLen)
+	// Bodies count on both paths, error texts included; a HEAD sends none.
+	want := bodyLen + 2*len("Not Found\n") + len("Method Not Allowed\n")
+	if got := testutil.ToFloat64(s.metrics.bytes.WithLabelValues("narinfo")); got != float64(want) {
+		t.Errorf("narinfo bytes = %v, want %d", got, want)
 	}
 }
 

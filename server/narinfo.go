@@ -22,10 +22,10 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hashPart s
 // requests a cache gets, and the router's per-request context and the
 // middleware's wrapper cost more than finding the narinfo.
 func (s *Server) serveNarInfoDirect(w http.ResponseWriter, r *http.Request, hashPart string) {
-	n, err := s.writeNarInfo(w, r, hashPart)
-	code := http.StatusOK
-	if err != nil {
-		code = s.fail(w, r, err)
+	code, n := http.StatusOK, 0
+	var err error
+	if n, err = s.writeNarInfo(w, r, hashPart); err != nil {
+		code, n = s.fail(w, r, err)
 	}
 	s.metrics.narInfo.observe(code, int64(n))
 }
