@@ -1,10 +1,13 @@
 package cache
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/promreg"
+)
 
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	reg *promreg.Registration
 
 	hits, misses *prometheus.CounterVec // by kind: narinfo, nar, negative
 	// The narinfo children, resolved once: a hit is the hottest path.
@@ -21,7 +24,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reg: reg,
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_cache_hits_total", Help: "Cache hits by kind (narinfo, nar, negative).",
 		}, []string{"kind"}),
@@ -58,26 +60,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.misses.WithLabelValues(k)
 	}
 	m.narInfoHits, m.narInfoMisses = m.hits.WithLabelValues("narinfo"), m.misses.WithLabelValues("narinfo")
-	if reg != nil {
-		for _, col := range []prometheus.Collector{m.hits, m.misses, m.fetched, m.resumes, m.verifyFailed,
-			m.evicted, m.passthrough, m.sizeBytes, m.entries, m.fillsInFlight} {
-			// A failed (duplicate) registration only loses the export.
-			if reg.Register(col) == nil {
-				m.collectors = append(m.collectors, col)
-			}
-		}
-	}
+	// A failed (duplicate) registration only loses the export.
+	m.reg = promreg.Register(reg, m.hits, m.misses, m.fetched, m.resumes, m.verifyFailed,
+		m.evicted, m.passthrough, m.sizeBytes, m.entries, m.fillsInFlight)
 	return m
 }
 
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, col := range m.collectors {
-		m.reg.Unregister(col)
-	}
-}
+func (m *metrics) unregister() { m.reg.Unregister() }
 
 func (c *Cache) updateGauges() {
 	size, n := c.Size()

@@ -1,10 +1,13 @@
 package mirror
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/promreg"
+)
 
 type metrics struct {
-	reg        prometheus.Registerer
-	registered []prometheus.Collector
+	reg *promreg.Registration
 
 	lookups   *prometheus.CounterVec // by result: found, miss, unavailable, error
 	served    prometheus.Counter
@@ -14,7 +17,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reg: reg,
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_mirror_lookups_total", Help: "Upstream narinfo lookups by result.",
 		}, []string{"result"}),
@@ -34,19 +36,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, s := range []string{"before", "after"} {
 		m.narErrors.WithLabelValues(s)
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.lookups, m.served, m.badUps, m.narErrors} {
-			if reg.Register(c) == nil {
-				m.registered = append(m.registered, c)
-			}
-		}
-	}
+	// A failed (duplicate) registration only loses the export.
+	m.reg = promreg.Register(reg, m.lookups, m.served, m.badUps, m.narErrors)
 	return m
 }
 
-func (m *metrics) unregister() {
-	for _, c := range m.registered {
-		m.reg.Unregister(c)
-	}
-	m.registered = nil
-}
+func (m *metrics) unregister() { m.reg.Unregister() }

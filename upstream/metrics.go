@@ -1,10 +1,11 @@
 package upstream
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/promreg"
 )
 
 // Request kinds used as the "kind" label.
@@ -52,36 +53,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	var err error
-	if m.latency, err = register(reg, m.latency); err != nil {
-		return nil, err
-	}
-	if m.errors, err = register(reg, m.errors); err != nil {
-		return nil, err
-	}
-	if m.bytes, err = register(reg, m.bytes); err != nil {
-		return nil, err
-	}
-	if m.sigRejections, err = register(reg, m.sigRejections); err != nil {
-		return nil, err
-	}
-	if m.badTransfers, err = register(reg, m.badTransfers); err != nil {
-		return nil, err
+	if err := m.share(reg); err != nil {
+		return nil, fmt.Errorf("register upstream metrics: %w", err)
 	}
 	return m, nil
 }
 
-// register registers c, or returns the collector already registered under
-// the same name (several Sets may share one registry, e.g. in tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register upstream metrics: %w", err)
+// share registers the collectors, or takes those already registered under
+// the same names (several Sets may share one registry, e.g. in tests).
+func (m *metrics) share(reg prometheus.Registerer) (err error) {
+	if m.latency, err = promreg.Shared(reg, m.latency); err != nil {
+		return err
 	}
-	return c, nil
+	if m.errors, err = promreg.Shared(reg, m.errors); err != nil {
+		return err
+	}
+	if m.bytes, err = promreg.Shared(reg, m.bytes); err != nil {
+		return err
+	}
+	if m.sigRejections, err = promreg.Shared(reg, m.sigRejections); err != nil {
+		return err
+	}
+	m.badTransfers, err = promreg.Shared(reg, m.badTransfers)
+	return err
 }

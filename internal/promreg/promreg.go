@@ -1,0 +1,61 @@
+// Package promreg registers a component's Prometheus collectors and
+// unregisters them when the component closes.
+package promreg
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Registration is the set of collectors one component registered.
+// A nil *Registration holds none.
+type Registration struct {
+	reg        prometheus.Registerer
+	registered []prometheus.Collector
+}
+
+// Register registers each of cs with reg; a nil reg registers none. A
+// collector the registry refuses (another instance on the same registry
+// holds its name) still counts; only its export is lost.
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) *Registration {
+	r := &Registration{reg: reg}
+	if reg == nil {
+		return r
+	}
+	for _, c := range cs {
+		if reg.Register(c) == nil {
+			r.registered = append(r.registered, c)
+		}
+	}
+	return r
+}
+
+// Unregister unregisters what Register registered, so another instance can
+// register on the same registry. Calling it again does nothing.
+func (r *Registration) Unregister() {
+	if r == nil {
+		return
+	}
+	for _, c := range r.registered {
+		r.reg.Unregister(c)
+	}
+	r.registered = nil
+}
+
+// Shared registers c with reg, or returns the collector of the same type
+// already registered under its name, so instances on one registry share
+// their series. Any other refusal is returned with c.
+func Shared[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
