@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "private_nix_cache_cache_misses_total", Help: "Cache misses by kind (narinfo, nar, negative).",
 		}, []string{"kind"}),
 		fetched: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "private_nix_cache_upstream_fetched_bytes_total", Help: "NAR bytes downloaded from upstreams.",
+			Name: "private_nix_cache_upstream_fetched_bytes_total", Help: "NAR bytes the cache took in from upstream downloads (stored or streamed through), from where each download started or resumed; private_nix_cache_upstream_bytes_total also counts bytes an upstream sent before a resume offset.",
 		}),
 		resumes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "private_nix_cache_upstream_resumes_total", Help: "NAR downloads resumed where the upstream cut or stalled the body.",

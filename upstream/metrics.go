@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"upstream", "kind"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_upstream_bytes_total",
-			Help: "NAR bytes received from upstreams.",
+			Help: "NAR bytes received from upstreams, including any an upstream sent before a resume offset because it ignored the Range request (private_nix_cache_upstream_fetched_bytes_total leaves those out).",
 		}, []string{"upstream"}),
 		sigRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_upstream_signature_rejections_total",
