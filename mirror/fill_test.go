@@ -225,16 +225,16 @@ func TestNarHashCheckedDespiteLyingFileHash(t *testing.T) {
 	// upstream must serve the next request.
 	for _, comp := range []string{"none", "zstd", "xz"} {
 		t.Run(comp, func(t *testing.T) {
-			key := newKey(t, "upstream-test-1")
+			key := upstreamtest.NewKey(t, "upstream-test-1")
 			content := randomBytes(5, 256<<10)
 			if comp == "xz" {
 				content = content[:64<<10] // the test's xz encoder is slow
 			}
 			good := t.TempDir()
-			p := upstreamtest.WriteCache(good, key.secret, map[string][]byte{"payload": content}, comp)[0]
+			p := upstreamtest.WriteCache(good, key.Secret, map[string][]byte{"payload": content}, comp)[0]
 			bad, corrupt := lyingCopy(t, good, p, key, content, comp)
 
-			e := newEnv(t, envOptions{dir: good, upstreamPublicKey: key.public, upstreams: 2, upstreamDirs: []string{bad, good}})
+			e := newEnv(t, envOptions{dir: good, upstreamPublicKey: key.Public, upstreams: 2, upstreamDirs: []string{bad, good}})
 			want := e.upstreamFile(p)
 			ni := e.narInfo(p)
 			if ni.FileSize != uint64(len(corrupt)) {
@@ -295,7 +295,7 @@ func TestNarHashCheckedDespiteLyingFileHash(t *testing.T) {
 // storePath a valid compressed NAR of content with one byte flipped, its
 // narinfo re-signed with key (NarHash unchanged) and carrying the FileHash
 // and FileSize of that corrupt file. It returns the folder and the file.
-func lyingCopy(t testing.TB, good, storePath string, key keyPair, content []byte, comp string) (string, []byte) {
+func lyingCopy(t testing.TB, good, storePath string, key upstreamtest.Key, content []byte, comp string) (string, []byte) {
 	t.Helper()
 	bad := t.TempDir()
 	if err := os.CopyFS(bad, os.DirFS(good)); err != nil {
@@ -305,7 +305,7 @@ func lyingCopy(t testing.TB, good, storePath string, key keyPair, content []byte
 	flipped := append([]byte(nil), content...)
 	flipped[len(flipped)/2] ^= 0x55
 	scratch := t.TempDir()
-	sp := upstreamtest.WriteCache(scratch, key.secret, map[string][]byte{"payload": flipped}, comp)[0]
+	sp := upstreamtest.WriteCache(scratch, key.Secret, map[string][]byte{"payload": flipped}, comp)[0]
 	readNarInfo := func(dir, p string) (string, *narinfo.NarInfo) {
 		name := filepath.Join(dir, hashPart(p)+".narinfo")
 		b, err := os.ReadFile(name)
@@ -331,7 +331,7 @@ func lyingCopy(t testing.TB, good, storePath string, key keyPair, content []byte
 	ni.FileHash = nixhash.MustNewHash(nixhash.SHA256, sum[:])
 	ni.FileSize = uint64(len(corrupt))
 	ni.Sigs = nil
-	if err := ni.Sign(key.secret); err != nil {
+	if err := ni.Sign(key.Secret); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(name, ni.Bytes(), 0o644); err != nil {

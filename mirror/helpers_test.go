@@ -2,7 +2,6 @@ package mirror
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -25,24 +24,6 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
 
-type keyPair struct {
-	secret signature.SecretKey
-	public string
-}
-
-func newKey(t testing.TB, name string) keyPair {
-	t.Helper()
-	sec, pub, err := narinfo.GenerateKey(name, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := narinfo.ParseSecretKey([]byte(sec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyPair{sk, pub}
-}
-
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -54,8 +35,8 @@ func testLogger(t testing.TB) *slog.Logger {
 // handler that maps errors as the server does.
 type env struct {
 	t       testing.TB
-	upKey   keyPair
-	ourKey  keyPair
+	upKey   upstreamtest.Key
+	ourKey  upstreamtest.Key
 	dir     string // the synthetic upstream cache
 	paths   []string
 	ups     []*upstreamtest.Server
@@ -94,13 +75,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.upstreams == 0 {
 		o.upstreams = 1
 	}
-	e := &env{t: t, upKey: newKey(t, "upstream-test-1"), ourKey: newKey(t, "ours-1"), dir: o.dir}
+	e := &env{t: t, upKey: upstreamtest.NewKey(t, "upstream-test-1"), ourKey: upstreamtest.NewKey(t, "ours-1"), dir: o.dir}
 	if e.dir == "" {
 		e.dir = t.TempDir()
-		e.paths = upstreamtest.WriteCache(e.dir, e.upKey.secret, o.files, o.compression)
+		e.paths = upstreamtest.WriteCache(e.dir, e.upKey.Secret, o.files, o.compression)
 	}
 	if o.upstreamPublicKey != "" {
-		e.upKey.public = o.upstreamPublicKey
+		e.upKey.Public = o.upstreamPublicKey
 	}
 	if o.prepare != nil {
 		o.prepare(e.dir)
@@ -113,7 +94,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		s := upstreamtest.New(t, dir)
 		e.ups = append(e.ups, s)
-		cfgs = append(cfgs, upstream.Config{URL: s.URL, PublicKeys: []string{e.upKey.public}})
+		cfgs = append(cfgs, upstream.Config{URL: s.URL, PublicKeys: []string{e.upKey.Public}})
 	}
 	set, err := upstream.New(cfgs, upstream.Options{
 		Logger: testLogger(t), LookupTimeout: 2 * time.Second, NARHeaderTimeout: time.Second,
@@ -136,7 +117,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	t.Cleanup(func() { e.cache.Close() })
 	e.mirror, err = New(Config{
-		Cache: e.cache, Upstreams: set, Keys: []signature.SecretKey{e.ourKey.secret},
+		Cache: e.cache, Upstreams: set, Keys: []signature.SecretKey{e.ourKey.Secret},
 		Resign: !o.noResign, Logger: testLogger(t),
 	})
 	if err != nil {

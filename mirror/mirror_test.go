@@ -47,8 +47,8 @@ func TestNarInfoRewrittenAndResigned(t *testing.T) {
 			if got.Compression != up.Compression || got.FileSize != up.FileSize || !bytes.Equal(got.FileHash.Digest(), up.FileHash.Digest()) {
 				t.Errorf("file fields changed: %+v vs %+v", got, up)
 			}
-			upPub, _ := narinfo.ParsePublicKey(e.upKey.public)
-			ourPub, _ := narinfo.ParsePublicKey(e.ourKey.public)
+			upPub, _ := narinfo.ParsePublicKey(e.upKey.Public)
+			ourPub, _ := narinfo.ParsePublicKey(e.ourKey.Public)
 			if !got.Verify([]signature.PublicKey{upPub}) {
 				t.Error("upstream signature lost")
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/private-nix-cache/private-nix-cache/internal/nixtest"
+	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
 
 // TestNixSubstitutesThroughMirror lets a real Nix 2.8 substitute a closure
@@ -39,7 +40,7 @@ func TestNixSubstitutesThroughMirror(t *testing.T) {
 			copyFrom := func() {
 				dst := nixtest.TempDir(t)
 				nixtest.Run(t, env, "nix", "copy", "--from", e.srv.URL, "--to", dst,
-					"--option", "trusted-public-keys", e.ourKey.public, fx.Root)
+					"--option", "trusted-public-keys", e.ourKey.Public, fx.Root)
 				nixtest.Run(t, env, "nix", "store", "verify", "--store", dst, "--no-trust", "-r", fx.Root)
 				got := nixtest.PathInfo(t, env, dst, fx.Paths...)
 				want := nixtest.PathInfo(t, env, "", fx.Paths...)
@@ -70,9 +71,9 @@ func TestNixSubstitutesThroughMirror(t *testing.T) {
 	t.Run("wrong key refused", func(t *testing.T) {
 		dir := fx.ExportCache(t, "zstd", upSec)
 		e := newEnvFromDir(t, dir, upPub)
-		other := newKey(t, "someone-else-1")
+		other := upstreamtest.NewKey(t, "someone-else-1")
 		cmd := exec.Command("nix", "copy", "--from", e.srv.URL, "--to", nixtest.TempDir(t),
-			"--option", "trusted-public-keys", other.public, fx.File)
+			"--option", "trusted-public-keys", other.Public, fx.File)
 		cmd.Env = nixtest.Env(t)
 		out, err := cmd.CombinedOutput()
 		if err == nil {

@@ -11,13 +11,13 @@ import (
 )
 
 func TestBackOffSkipsDownUpstream(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n"), "c": []byte("c\n"), "d": []byte("d\n"), "e": []byte("e\n")}
 	down := newFakeCache(t, key, files)
 	down.srv.AddFault(upstreamtest.Fault{Kind: upstreamtest.ServerError})
 	good := newFakeCache(t, key, files)
 	s := newSet(t, []upstream.Config{{URL: down.srv.URL, Priority: 10}, {URL: good.srv.URL, Priority: 20}},
-		upstream.Options{Trusted: []string{key.public}})
+		upstream.Options{Trusted: []string{key.Public}})
 
 	// Three failures open the breaker; the worse upstream answers meanwhile.
 	for i := range 3 {
@@ -51,12 +51,12 @@ func TestBackOffSkipsDownUpstream(t *testing.T) {
 }
 
 func TestMarkBadMakesUpstreamLastChoice(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n")}
 	best := newFakeCache(t, key, files)
 	other := newFakeCache(t, key, files)
 	s := newSet(t, []upstream.Config{{URL: best.srv.URL, Priority: 10}, {URL: other.srv.URL, Priority: 20}},
-		upstream.Options{Trusted: []string{key.public}})
+		upstream.Options{Trusted: []string{key.Public}})
 	hp := hashPart(best.paths[0])
 	lookup := func(hp string) (string, int) {
 		t.Helper()
@@ -91,9 +91,9 @@ func TestMarkBadMakesUpstreamLastChoice(t *testing.T) {
 }
 
 func TestMarkBadSingleUpstream(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	only := newFakeCache(t, key, map[string][]byte{"a": []byte("a\n")})
-	s := newSet(t, []upstream.Config{{URL: only.srv.URL}}, upstream.Options{Trusted: []string{key.public}})
+	s := newSet(t, []upstream.Config{{URL: only.srv.URL}}, upstream.Options{Trusted: []string{key.Public}})
 	u, hp := s.Upstreams()[0], hashPart(only.paths[0])
 
 	for i := 1; i < 3; i++ {
@@ -126,12 +126,12 @@ func TestMarkBadSingleUpstream(t *testing.T) {
 }
 
 func TestMarkMissingSkipsUpstream(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n")}
 	best := newFakeCache(t, key, files)
 	other := newFakeCache(t, key, files)
 	s := newSet(t, []upstream.Config{{URL: best.srv.URL, Priority: 10}, {URL: other.srv.URL, Priority: 20}},
-		upstream.Options{Trusted: []string{key.public}})
+		upstream.Options{Trusted: []string{key.Public}})
 	hp := hashPart(best.paths[0])
 	s.MarkMissing(s.Upstreams()[0], hp)
 	before := best.srv.Requests(hp)

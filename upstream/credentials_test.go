@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/upstream"
+	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
 
 // lockedBuffer collects log output from concurrent goroutines.
@@ -36,7 +37,7 @@ func (l *lockedBuffer) String() string {
 
 func TestCredentials(t *testing.T) {
 	const token = "s3cr3t-t0ken-value"
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	c := newFakeCache(t, key, map[string][]byte{"a": []byte("a\n")})
 	c.srv.RequireAuth(token)
 	dir := t.TempDir()
@@ -72,7 +73,7 @@ func TestCredentials(t *testing.T) {
 			cfg := tt.cfg
 			cfg.URL, cfg.Priority = c.srv.URL, 1
 			s := newSet(t, []upstream.Config{cfg}, upstream.Options{
-				Trusted: []string{key.public}, NetrcFile: tt.netrc,
+				Trusted: []string{key.Public}, NetrcFile: tt.netrc,
 				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			})
 			f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(c.paths[0]))

@@ -22,11 +22,11 @@ import (
 )
 
 func TestFetchNARRange(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	content := bytes.Repeat([]byte("0123456789"), 5000)
 	c := newFakeCache(t, key, map[string][]byte{"big": content})
 	reg := prometheus.NewRegistry()
-	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.public}, Registerer: reg})
+	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.Public}, Registerer: reg})
 	f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(c.paths[0]))
 	if err != nil {
 		t.Fatal(err)
@@ -173,9 +173,9 @@ func TestFetchNARHeaders(t *testing.T) {
 }
 
 func TestFetchNARHeaderTimeout(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	c := newFakeCache(t, key, map[string][]byte{"a": []byte("a\n")})
-	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.public}, NARHeaderTimeout: 200 * time.Millisecond})
+	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.Public}, NARHeaderTimeout: 200 * time.Millisecond})
 	f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(c.paths[0]))
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package upstream_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"io"
 	"log/slog"
@@ -14,32 +13,12 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
-
-// testKey is one signing key pair for a test.
-type testKey struct {
-	secret signature.SecretKey
-	public string
-}
-
-func newKey(t testing.TB, name string) testKey {
-	t.Helper()
-	sec, pub, err := narinfo.GenerateKey(name, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := narinfo.ParseSecretKey([]byte(sec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey{secret: sk, public: pub}
-}
 
 // fakeCache is a synthetic cache served by a fake upstream.
 type fakeCache struct {
@@ -48,10 +27,10 @@ type fakeCache struct {
 	srv   *upstreamtest.Server
 }
 
-func newFakeCache(t testing.TB, key testKey, files map[string][]byte) *fakeCache {
+func newFakeCache(t testing.TB, key upstreamtest.Key, files map[string][]byte) *fakeCache {
 	t.Helper()
 	dir := t.TempDir()
-	paths := upstreamtest.WriteCache(dir, key.secret, files, "zstd")
+	paths := upstreamtest.WriteCache(dir, key.Secret, files, "zstd")
 	return &fakeCache{dir: dir, paths: paths, srv: upstreamtest.New(t, dir)}
 }
 

@@ -15,9 +15,9 @@ import (
 )
 
 func TestLookupAndFetch(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	c := newFakeCache(t, key, map[string][]byte{"hello": []byte("hello world\n"), "empty": nil})
-	s := newSet(t, []upstream.Config{{URL: c.srv.URL + "/", PublicKeys: []string{key.public}}}, upstream.Options{})
+	s := newSet(t, []upstream.Config{{URL: c.srv.URL + "/", PublicKeys: []string{key.Public}}}, upstream.Options{})
 	for _, p := range c.paths {
 		f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(p))
 		if err != nil {
@@ -40,7 +40,7 @@ func TestLookupAndFetch(t *testing.T) {
 }
 
 func TestLookupClassification(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	files := map[string][]byte{"a": []byte("a\n")}
 	tests := []struct {
 		name   string
@@ -71,7 +71,7 @@ func TestLookupClassification(t *testing.T) {
 				caches = append(caches, c)
 				cfgs = append(cfgs, upstream.Config{URL: c.srv.URL, Priority: 10 + i})
 			}
-			s := newSet(t, cfgs, upstream.Options{Trusted: []string{key.public}, LookupTimeout: 300 * time.Millisecond})
+			s := newSet(t, cfgs, upstream.Options{Trusted: []string{key.Public}, LookupTimeout: 300 * time.Millisecond})
 			f, err := s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(caches[0].paths[0]))
 			if tt.want == nil {
 				if err != nil {
@@ -93,7 +93,7 @@ func TestLookupClassification(t *testing.T) {
 // A narinfo that does not parse (an empty 200 from a server going down, a
 // body cut short) is a transient failure, never a miss.
 func TestLookupMalformedNarInfoIsTransient(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	tests := []struct{ name, body string }{
 		{"empty", ""},
 		{"no StorePath", "URL: nar/x.nar\nNarHash: sha256:1wj2wa8hkb792q9qp6rck87315jldixjp7kaw1rz0r7sh09kwblx\nNarSize: 8\n"},
@@ -106,7 +106,7 @@ func TestLookupMalformedNarInfoIsTransient(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(c.dir, hp+".narinfo"), []byte(tt.body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.public}})
+			s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.Public}})
 			_, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp)
 			if !errors.Is(err, upstream.ErrUnavailable) || errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("Lookup error = %v, want unavailable, not a miss", err)
@@ -116,11 +116,11 @@ func TestLookupMalformedNarInfoIsTransient(t *testing.T) {
 }
 
 func TestUntrustedSignatureCounted(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	c := newFakeCache(t, key, map[string][]byte{"a": []byte("a\n")})
 	c.srv.AddFault(upstreamtest.Fault{Kind: upstreamtest.UntrustedSig})
 	reg := prometheus.NewRegistry()
-	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.public}, Registerer: reg})
+	s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: 1}}, upstream.Options{Trusted: []string{key.Public}, Registerer: reg})
 	_, err := s.Lookup(ctxTimeout(t, 10*time.Second), hashPart(c.paths[0]))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Lookup error = %v, want not-exist", err)

@@ -9,7 +9,7 @@ import (
 )
 
 func TestLookupPriority(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	files := map[string][]byte{"a": []byte("a\n")}
 	slow := upstreamtest.Fault{Kind: upstreamtest.SlowFirstByte, Match: ".narinfo", Delay: 700 * time.Millisecond}
 	hang := upstreamtest.Fault{Kind: upstreamtest.SlowFirstByte, Match: ".narinfo", Delay: time.Minute}
@@ -44,7 +44,7 @@ func TestLookupPriority(t *testing.T) {
 				caches = append(caches, c)
 				cfgs = append(cfgs, upstream.Config{URL: c.srv.URL, Priority: tt.priority[i]})
 			}
-			s := newSet(t, cfgs, upstream.Options{Trusted: []string{key.public}, LookupTimeout: 2 * time.Minute})
+			s := newSet(t, cfgs, upstream.Options{Trusted: []string{key.Public}, LookupTimeout: 2 * time.Minute})
 			start := time.Now()
 			f, err := s.Lookup(ctxTimeout(t, 30*time.Second), hashPart(caches[0].paths[0]))
 			if err != nil {

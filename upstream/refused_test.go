@@ -55,7 +55,7 @@ func bufferLogger(b *lockedBuffer) *slog.Logger {
 }
 
 func TestRefusedCredentialsAreMissesWithAWarning(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	dir := t.TempDir()
 	wrongToken := writeSecret(t, dir, "token", badToken+"\n")
 	wrongNetrc := writeSecret(t, dir, "netrc", "machine 127.0.0.1 password "+badToken+"\n")
@@ -88,7 +88,7 @@ func TestRefusedCredentialsAreMissesWithAWarning(t *testing.T) {
 			cfg := tt.cfg
 			cfg.URL, cfg.Priority = c.srv.URL, 1 // no nix-cache-info request
 			s := newSet(t, []upstream.Config{cfg}, upstream.Options{
-				Trusted: []string{key.public}, Logger: bufferLogger(&logs), Registerer: reg,
+				Trusted: []string{key.Public}, Logger: bufferLogger(&logs), Registerer: reg,
 			})
 
 			// Well within the throttle window of one warning per upstream.
@@ -146,7 +146,7 @@ func TestRefusedCredentialsAreMissesWithAWarning(t *testing.T) {
 }
 
 func TestProbe(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	wrongToken := writeSecret(t, t.TempDir(), "token", badToken)
 	tests := []struct {
 		name        string
@@ -222,7 +222,7 @@ func TestProbe(t *testing.T) {
 			var logs lockedBuffer
 			reg := prometheus.NewRegistry()
 			s := newSet(t, []upstream.Config{{URL: c.srv.URL, Priority: tt.priority, TokenFile: tt.token}}, upstream.Options{
-				Trusted: []string{key.public}, Logger: bufferLogger(&logs), Registerer: reg, LookupTimeout: tt.timeout,
+				Trusted: []string{key.Public}, Logger: bufferLogger(&logs), Registerer: reg, LookupTimeout: tt.timeout,
 			})
 
 			start := time.Now()
@@ -269,12 +269,12 @@ func TestProbe(t *testing.T) {
 }
 
 func TestProbeStopsWithItsContext(t *testing.T) {
-	key := newKey(t, "test-1")
+	key := upstreamtest.NewKey(t, "test-1")
 	c := newFakeCache(t, key, map[string][]byte{"a": []byte("a\n")})
 	c.srv.AddFault(upstreamtest.Fault{Kind: upstreamtest.SlowFirstByte, Delay: time.Minute})
 	var logs lockedBuffer
 	s := newSet(t, []upstream.Config{{URL: c.srv.URL}}, upstream.Options{
-		Trusted: []string{key.public}, Logger: bufferLogger(&logs), LookupTimeout: time.Minute,
+		Trusted: []string{key.Public}, Logger: bufferLogger(&logs), LookupTimeout: time.Minute,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
