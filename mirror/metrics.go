@@ -11,7 +11,6 @@ type metrics struct {
 
 	lookups   *prometheus.CounterVec // by result: found, miss, unavailable, error
 	served    prometheus.Counter
-	badUps    prometheus.Counter
 	narErrors *prometheus.CounterVec // by stage: before, after (headers)
 }
 
@@ -22,9 +21,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		served: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "private_nix_cache_mirror_served_bytes_total", Help: "Mirrored NAR bytes sent to clients.",
-		}),
-		badUps: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "private_nix_cache_mirror_upstream_nar_failures_total", Help: "NAR downloads an upstream served wrong (it becomes the last choice for that path) or lacked (it is skipped for that path).",
 		}),
 		narErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "private_nix_cache_mirror_nar_errors_total", Help: "Mirrored NAR requests that failed, before or after the response began.",
@@ -37,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.narErrors.WithLabelValues(s)
 	}
 	// A failed (duplicate) registration only loses the export.
-	m.reg = promreg.Register(reg, m.lookups, m.served, m.badUps, m.narErrors)
+	m.reg = promreg.Register(reg, m.lookups, m.served, m.narErrors)
 	return m
 }
 

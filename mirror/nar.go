@@ -185,13 +185,11 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHa
 			case err == nil:
 				m.ups.MarkGood(src, storeHash)
 			case upstreamLacks(err):
-				m.m.badUps.Inc()
 				m.log.Warn("upstream lacks a nar; skipping it for this path", "hash", storeHash,
 					"upstream", src.Name(), "err", err)
 				m.ups.MarkMissing(src, storeHash)
 				m.setStale(storeHash, true)
 			case errors.Is(err, cache.ErrVerify):
-				m.m.badUps.Inc()
 				m.log.Warn("upstream served a bad nar; it is the last choice for this path", "hash", storeHash,
 					"upstream", src.Name(), "err", err)
 				m.ups.MarkBad(src, storeHash)
