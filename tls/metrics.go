@@ -2,9 +2,10 @@ package tls
 
 import (
 	"crypto/x509"
-	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/promreg"
 )
 
 // metrics are the package's Prometheus series. A second Manager on the same
@@ -40,13 +41,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
+	c, err := promreg.Shared(reg, c)
+	if err != nil {
 		panic(err) // a name clash with another package is a programming error
 	}
 	return c
