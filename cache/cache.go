@@ -112,6 +112,7 @@ type Cache struct {
 
 	hot     *hotNarInfos
 	pending *pendingIndex // index changes not yet written
+	checks  *checkSlots   // NarHash checks decompressing at once
 
 	mu         sync.Mutex
 	files      map[string]*fileEntry // committed NAR files by key
@@ -149,6 +150,7 @@ func Open(opts Options) (*Cache, error) {
 		pending:    newPendingIndex(),
 		files:      make(map[string]*fileEntry),
 		fills:      make(map[string]*fill),
+		checks:     newCheckSlots(),
 		touchedNar: make(map[string]int64),
 		touchedNI:  make(map[string]int64),
 	}

@@ -171,9 +171,10 @@ func (f *fill) download() error {
 	size := body.size
 	f.update(func() { f.started, f.size = true, size })
 
-	// A second reader of the temp file decompresses it beside the download
-	// and checks NarHash and NarSize, the signed fields: nothing is
-	// committed without them, and the download never waits for it.
+	// A second reader of the bytes decompresses them, beside the download
+	// or after it (checkNar), and checks NarHash and NarSize, the signed
+	// fields: nothing is committed without them, and the download never
+	// waits for it before its last byte.
 	r, err := f.join(ctx, true)
 	if err != nil {
 		return err
@@ -183,10 +184,7 @@ func (f *fill) download() error {
 	go func() {
 		defer c.wg.Done()
 		defer r.Close()
-		if testHookNarCheck != nil {
-			testHookNarCheck()
-		}
-		nar.ch <- verifyNar(f.spec, r)
+		nar.ch <- f.checkNar(ctx, r)
 	}()
 	var fileHash interface {
 		io.Writer
@@ -198,10 +196,11 @@ func (f *fill) download() error {
 		}
 	}
 
-	buf := make([]byte, 256<<10)
+	bufSize := 256 << 10
 	if f.inMemory {
-		buf = buf[:min(len(buf), cap(f.mem)+1)] // +1: an overlong body shows
+		bufSize = min(bufSize, cap(f.mem)+1) // +1: an overlong body shows
 	}
+	buf := make([]byte, bufSize)
 	mem := f.mem
 	limit := size
 	if limit < 0 {
@@ -289,9 +288,6 @@ func narCheckFailed(ctx context.Context, err error) error {
 	}
 	return fmt.Errorf("check NarHash: %w: %w", ErrStorage, err)
 }
-
-// testHookNarCheck, set only by tests, runs before each NarHash check.
-var testHookNarCheck func()
 
 // narCheck is the outcome of the NarHash check running beside a download.
 type narCheck struct {

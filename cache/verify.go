@@ -116,6 +116,13 @@ func verifyNar(spec *FillSpec, r io.Reader) error {
 // window buffers, which costs more CPU than decoding a small NAR.
 var zstdDecoders sync.Pool
 
+// zstdMaxWindow is the largest window a zstd NAR may ask for: 128 MiB,
+// what libzstd decodes by default (windowLog 27, the most of any level
+// without --long), so Nix could not unpack a file beyond it either. The
+// decoder allocates the window when a frame starts, so this also bounds
+// what one frame header can make it allocate (512 MiB by default).
+const zstdMaxWindow = 1 << 27
+
 type pooledZstd struct {
 	d *zstd.Decoder
 }
@@ -128,7 +135,8 @@ func newPooledZstd(r io.Reader) (io.ReadCloser, error) {
 		}
 		return &pooledZstd{d}, nil
 	}
-	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(zstdMaxWindow))
 	if err != nil {
 		return nil, err
 	}
