@@ -32,6 +32,23 @@ func countChecks(t *testing.T) (most func() int64) {
 	return peak.Load
 }
 
+// fillAndRead opens b through c, reads it whole and waits for the fill to
+// end, reporting with t.Error: it runs in goroutines.
+func fillAndRead(ctx context.Context, t *testing.T, c *Cache, b *blob, spec *FillSpec, done *doneLog) {
+	n, err := c.OpenNAR(ctx, b.key, spec)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer n.Close()
+	if got, err := readAllNAR(t, n); err != nil || !bytes.Equal(got, b.file) {
+		t.Errorf("read %d of %d bytes: %v", len(got), len(b.file), err)
+	}
+	if err := done.wait(t); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestCheckSlotsBoundConcurrentChecks(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -59,20 +76,7 @@ func TestCheckSlotsBoundConcurrentChecks(t *testing.T) {
 				b := makeBlob(t, 8<<10, compressions[i%len(compressions)], i%2 == 0)
 				src := &fakeSource{data: b.file, chunk: 1 << 10, delay: time.Millisecond}
 				spec, done := specFor(b, src)
-				wg.Go(func() {
-					n, err := c.OpenNAR(context.Background(), b.key, spec)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					defer n.Close()
-					if got, err := readAllNAR(t, n); err != nil || !bytes.Equal(got, b.file) {
-						t.Errorf("read %d of %d bytes: %v", len(got), len(b.file), err)
-					}
-					if err := done.wait(t); err != nil {
-						t.Error(err)
-					}
-				})
+				wg.Go(func() { fillAndRead(context.Background(), t, c, b, spec, done) })
 			}
 			wg.Wait()
 			if got := most(); got > want || got < 1 {
@@ -129,18 +133,7 @@ func TestCheckSlotsWaitersProgress(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			n, err := c.OpenNAR(ctx, b.key, spec)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer n.Close()
-			if got, err := readAllNAR(t, n); err != nil || !bytes.Equal(got, b.file) {
-				t.Errorf("read %d of %d bytes: %v", len(got), len(b.file), err)
-			}
-			if err := done.wait(t); err != nil {
-				t.Error(err)
-			}
+			fillAndRead(ctx, t, c, b, spec, done)
 		})
 	}
 	wg.Wait()

@@ -274,16 +274,7 @@ func TestNarHashCheckedDespiteLyingFileHash(t *testing.T) {
 			if e.ups[1].Requests("/nar/") == 0 {
 				t.Fatal("second upstream never asked")
 			}
-			e.waitStored(name)
-			n, err := e.cache.OpenNAR(context.Background(), name, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored, _ := io.ReadAll(n.File())
-			n.Close()
-			if !bytes.Equal(stored, want) {
-				t.Fatal("wrong bytes stored")
-			}
+			e.checkStored(name, want)
 			if got := e.narInfo(p); got.FileSize != uint64(len(want)) {
 				t.Errorf("narinfo still from the lying upstream (FileSize %d)", got.FileSize)
 			}

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -280,4 +281,18 @@ func stripFileHashes(t testing.TB, dir string) {
 
 func upstreamFaultCorrupt() upstreamtest.Fault {
 	return upstreamtest.Fault{Kind: upstreamtest.Corrupt, Match: "/nar/"}
+}
+
+// checkStored waits for key to be stored and checks its bytes.
+func (e *env) checkStored(key string, want []byte) {
+	e.t.Helper()
+	e.waitStored(key)
+	n, err := e.cache.OpenNAR(context.Background(), key, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer n.Close()
+	if stored, err := io.ReadAll(n.File()); err != nil || !bytes.Equal(stored, want) {
+		e.t.Fatalf("stored %d bytes, want %d: %v", len(stored), len(want), err)
+	}
 }

@@ -3,7 +3,6 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
 
@@ -35,14 +35,7 @@ func TestNARResumedAfterUpstreamCut(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			files := map[string][]byte{"payload": randomBytes(uint64(100+i), tt.size)}
-			e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{MaxSize: tt.maxSize}})
-			p := e.paths[0]
-			want := e.upstreamFile(p)
-			ni := e.narInfo(p)
-			for _, f := range tt.faults {
-				e.ups[0].AddFault(f)
-			}
+			e, ni, want := faultyNAR(t, uint64(100+i), tt.size, tt.maxSize, tt.faults)
 			resp, body, err := e.get(ni.URL)
 			if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
 				t.Fatalf("GET: %v, %v, %d of %d bytes", err, resp, len(body), len(want))
@@ -58,16 +51,7 @@ func TestNARResumedAfterUpstreamCut(t *testing.T) {
 				}
 				return
 			}
-			e.waitStored(key)
-			n, err := e.cache.OpenNAR(context.Background(), key, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored, _ := io.ReadAll(n.File())
-			n.Close()
-			if !bytes.Equal(stored, want) {
-				t.Fatal("wrong bytes stored")
-			}
+			e.checkStored(key, want)
 		})
 	}
 }
@@ -95,14 +79,7 @@ func TestNARResumeFailures(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Big enough for a temp file, which must not be left behind.
-			files := map[string][]byte{"payload": randomBytes(uint64(200+i), 1536<<10)}
-			e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{MaxSize: tt.maxSize}})
-			p := e.paths[0]
-			want := e.upstreamFile(p)
-			ni := e.narInfo(p)
-			for _, f := range tt.faults {
-				e.ups[0].AddFault(f)
-			}
+			e, ni, want := faultyNAR(t, uint64(200+i), 1536<<10, tt.maxSize, tt.faults)
 			resp, body, err := e.get(ni.URL)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				if bytes.Equal(body, want) {
@@ -132,4 +109,19 @@ func TestNARResumeFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// faultyNAR serves one uncompressed path of size random bytes (seeded),
+// its narinfo already fetched, then adds faults to the upstream. It
+// returns the narinfo and the upstream's NAR file.
+func faultyNAR(t *testing.T, seed uint64, size int, maxSize int64, faults []upstreamtest.Fault) (*env, *narinfo.NarInfo, []byte) {
+	t.Helper()
+	files := map[string][]byte{"payload": randomBytes(seed, size)}
+	e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{MaxSize: maxSize}})
+	p := e.paths[0]
+	ni := e.narInfo(p)
+	for _, f := range faults {
+		e.ups[0].AddFault(f)
+	}
+	return e, ni, e.upstreamFile(p)
 }
