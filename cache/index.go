@@ -204,46 +204,44 @@ func (c *Cache) flushTouches() error {
 	c.touchedNI = make(map[string]int64)
 	c.mu.Unlock()
 	return c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNar)
-		for k, at := range nars {
-			v := b.Get([]byte(k))
-			if v == nil {
-				continue // evicted meanwhile
-			}
-			var r narRecord
-			if json.Unmarshal(v, &r) != nil || r.Atime >= at {
-				continue
-			}
-			r.Atime = at
-			nv, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(k), nv); err != nil {
-				return err
-			}
+		if err := raiseAtimes[narRecord](tx.Bucket(bucketNar), nars); err != nil {
+			return err
 		}
-		b = tx.Bucket(bucketNarInfo)
-		for k, at := range nis {
-			v := b.Get([]byte(k))
-			if v == nil {
-				continue
-			}
-			var r narInfoRecord
-			if json.Unmarshal(v, &r) != nil || r.Atime >= at {
-				continue
-			}
-			r.Atime = at
-			nv, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(k), nv); err != nil {
-				return err
-			}
-		}
-		return nil
+		return raiseAtimes[narInfoRecord](tx.Bucket(bucketNarInfo), nis)
 	})
+}
+
+// atimed is a record of the index with a last access time.
+type atimed[R any] interface {
+	*R
+	atime() *int64
+}
+
+func (r *narRecord) atime() *int64     { return &r.Atime }
+func (r *narInfoRecord) atime() *int64 { return &r.Atime }
+
+// raiseAtimes moves the last access of each record of b named in touches
+// forward to its time there; records gone meanwhile are skipped.
+func raiseAtimes[R any, P atimed[R]](b *bolt.Bucket, touches map[string]int64) error {
+	for k, at := range touches {
+		v := b.Get([]byte(k))
+		if v == nil {
+			continue // evicted meanwhile
+		}
+		var r R
+		if json.Unmarshal(v, P(&r)) != nil || *P(&r).atime() >= at {
+			continue
+		}
+		*P(&r).atime() = at
+		nv, err := json.Marshal(P(&r))
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(k), nv); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encodeExpiry(t time.Time) []byte {
