@@ -92,11 +92,7 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 		t.Fatalf("no recovery after read-only: stored %v, %v, %v", stored, err, derr)
 	}
 	// The hit is served from disk.
-	n, err := c.OpenNAR(context.Background(), ro.key, nil)
-	if err != nil || !n.Hit() {
-		t.Fatalf("not a hit: %v", err)
-	}
-	n.Close()
+	assertStored(t, c, ro.key)
 }
 
 func TestDiskErrorRecovery(t *testing.T) {

@@ -20,11 +20,7 @@ func TestFillManyReadersOneDownload(t *testing.T) {
 	spec, done := specFor(b, src)
 
 	readConcurrently(t, c, b, spec, done, src, 50, nil)
-	n, err := c.OpenNAR(context.Background(), b.key, nil)
-	if err != nil || !n.Hit() {
-		t.Fatalf("not stored: %v", err)
-	}
-	n.Close()
+	assertStored(t, c, b.key)
 	if got := tmpFiles(t, c); len(got) != 0 {
 		t.Fatalf("temp files left: %v", got)
 	}
@@ -155,6 +151,16 @@ func TestFillVerifiesEveryCompression(t *testing.T) {
 			})
 		}
 	}
+}
+
+// assertStored fails unless key is in the cache.
+func assertStored(t testing.TB, c *Cache, key string) {
+	t.Helper()
+	n, err := c.OpenNAR(context.Background(), key, nil)
+	if err != nil || !n.Hit() {
+		t.Fatalf("%s not stored: %v", key, err)
+	}
+	n.Close()
 }
 
 func assertNotStored(t testing.TB, c *Cache, key string) {
@@ -413,11 +419,7 @@ func TestFillChecksNarHashDespiteFileHash(t *testing.T) {
 			if err := done2.wait(t); err != nil {
 				t.Fatal(err)
 			}
-			hit, err := c.OpenNAR(context.Background(), b.key, nil)
-			if err != nil {
-				t.Fatalf("good file not stored: %v", err)
-			}
-			hit.Close()
+			assertStored(t, c, b.key)
 		})
 	}
 }
@@ -452,19 +454,12 @@ func TestFillLastByteOnceFileHashMatches(t *testing.T) {
 			if !withFileHash && (!errors.Is(err, context.DeadlineExceeded) || len(got) != len(b.file)-1) {
 				t.Fatalf("read %d of %d bytes before the NarHash check: %v", len(got), len(b.file), err)
 			}
-			if hit, err := c.OpenNAR(context.Background(), b.key, nil); err == nil {
-				hit.Close()
-				t.Fatal("committed before the NarHash check")
-			}
+			assertNotStoredYet(t, c, b.key)
 			release()
 			if err := done.wait(t); err != nil {
 				t.Fatal(err)
 			}
-			hit, err := c.OpenNAR(context.Background(), b.key, nil)
-			if err != nil {
-				t.Fatalf("not stored: %v", err)
-			}
-			hit.Close()
+			assertStored(t, c, b.key)
 		})
 	}
 }
