@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/private-nix-cache/private-nix-cache/internal/promreg"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
@@ -104,26 +105,13 @@ func readNAR(t testing.TB, f *upstream.Found) []byte {
 	return nar
 }
 
-// counterValue reads one counter of a registry by name and labels.
+// counterValue reads one counter of a registry by name and labels; 0 when
+// it was never incremented.
 func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	v, _, err := promreg.Value(reg, name, labels)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-					continue metric
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return v
 }

@@ -69,3 +69,29 @@ func TestShared(t *testing.T) {
 		t.Errorf("conflicting registration: got nil error")
 	}
 }
+
+func TestValue(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hits_total", Help: "Hits."}, []string{"kind"})
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "size_bytes", Help: "Size."})
+	Register(reg, vec, gauge)
+	vec.WithLabelValues("nar").Add(3)
+	vec.WithLabelValues("narinfo").Add(5)
+	gauge.Set(7)
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+		found  bool
+	}{
+		{"hits_total", map[string]string{"kind": "narinfo"}, 5, true},
+		{"hits_total", map[string]string{"kind": "negative"}, 0, false},
+		{"size_bytes", nil, 7, true},
+		{"absent_total", nil, 0, false},
+	} {
+		v, found, err := Value(reg, tc.name, tc.labels)
+		if err != nil || v != tc.want || found != tc.found {
+			t.Errorf("%s%v = %v, %v, %v; want %v, %v", tc.name, tc.labels, v, found, err, tc.want, tc.found)
+		}
+	}
+}
