@@ -51,12 +51,7 @@ func TestBackOffSkipsDownUpstream(t *testing.T) {
 }
 
 func TestMarkBadMakesUpstreamLastChoice(t *testing.T) {
-	key := upstreamtest.NewKey(t, "test-1")
-	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n")}
-	best := newFakeCache(t, key, files)
-	other := newFakeCache(t, key, files)
-	s := newSet(t, []upstream.Config{{URL: best.srv.URL, Priority: 10}, {URL: other.srv.URL, Priority: 20}},
-		upstream.Options{Trusted: []string{key.Public}})
+	best, other, s := twoUpstreams(t)
 	hp := hashPart(best.paths[0])
 	lookup := func(hp string) (string, int) {
 		t.Helper()
@@ -126,12 +121,7 @@ func TestMarkBadSingleUpstream(t *testing.T) {
 }
 
 func TestMarkMissingSkipsUpstream(t *testing.T) {
-	key := upstreamtest.NewKey(t, "test-1")
-	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n")}
-	best := newFakeCache(t, key, files)
-	other := newFakeCache(t, key, files)
-	s := newSet(t, []upstream.Config{{URL: best.srv.URL, Priority: 10}, {URL: other.srv.URL, Priority: 20}},
-		upstream.Options{Trusted: []string{key.Public}})
+	best, other, s := twoUpstreams(t)
 	hp := hashPart(best.paths[0])
 	s.MarkMissing(s.Upstreams()[0], hp)
 	before := best.srv.Requests(hp)
@@ -147,4 +137,16 @@ func TestMarkMissingSkipsUpstream(t *testing.T) {
 	if _, err := s.Lookup(ctxTimeout(t, 10*time.Second), hp); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Lookup error = %v, want a miss", err)
 	}
+}
+
+// twoUpstreams serves the same two paths from a best (priority 10) and
+// another upstream (20), both trusted.
+func twoUpstreams(t *testing.T) (best, other *fakeCache, s *upstream.Set) {
+	key := upstreamtest.NewKey(t, "test-1")
+	files := map[string][]byte{"a": []byte("a\n"), "b": []byte("b\n")}
+	best = newFakeCache(t, key, files)
+	other = newFakeCache(t, key, files)
+	s = newSet(t, []upstream.Config{{URL: best.srv.URL, Priority: 10}, {URL: other.srv.URL, Priority: 20}},
+		upstream.Options{Trusted: []string{key.Public}})
+	return best, other, s
 }
