@@ -15,11 +15,7 @@ import (
 
 func BenchmarkPathInfo(b *testing.B) {
 	fx := nixtest.Build(b, nixtest.Options{BigSize: 1 << 20, Many: 1000})
-	s, err := Open("/")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openSystemStore(b)
 	ctx := context.Background()
 	hashes := make([]string, len(fx.Paths))
 	for i, p := range fx.Paths {
@@ -36,11 +32,7 @@ func BenchmarkPathInfo(b *testing.B) {
 
 func BenchmarkPathInfoParallel(b *testing.B) {
 	fx := nixtest.Build(b, nixtest.Options{BigSize: 1 << 20, Many: 1000})
-	s, err := Open("/")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openSystemStore(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -59,11 +51,7 @@ func BenchmarkPathInfoParallel(b *testing.B) {
 // `nix-store --dump PATH > /dev/null` on the path it logs.
 func BenchmarkWriteNAR(b *testing.B) {
 	fx := nixtest.Build(b, nixtest.Options{BigSize: 50 << 20})
-	s, err := Open("/")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openSystemStore(b)
 	b.Logf("big path: %s", fx.Big)
 	fi, err := os.Stat(fx.Big)
 	if err != nil {

@@ -95,11 +95,7 @@ func TestPathInfoMatchesNix(t *testing.T) {
 
 func TestPathInfoSystemStore(t *testing.T) {
 	fx := nixtest.Build(t, fixtureOpts)
-	s, err := Open("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSystemStore(t)
 	got, err := s.PathInfo(context.Background(), hashPart(fx.Root))
 	if err != nil {
 		t.Fatal(err)
@@ -338,4 +334,15 @@ func TestPathInfoConcurrent(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// openSystemStore opens the machine's store, closed when tb ends.
+func openSystemStore(tb testing.TB) *Store {
+	tb.Helper()
+	s, err := Open("/")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }

@@ -88,9 +88,7 @@ func replaceFile(t *testing.T, path string, b []byte) {
 func TestStaticCertificateReload(t *testing.T) {
 	const host = "cache.static.test"
 	ca := newTestCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, host, 10, certFile, keyFile)
+	certFile, keyFile := ca.issueFiles(t, host, 10)
 
 	logger, logs := newLogger()
 	reg := prometheus.NewRegistry()
@@ -114,7 +112,7 @@ func TestStaticCertificateReload(t *testing.T) {
 	}
 
 	// Broken files (a key that does not match) keep the old certificate.
-	other := filepath.Join(dir, "other")
+	other := filepath.Join(t.TempDir(), "other")
 	ca.issue(t, host, 12, other+".cert", other+".key")
 	b, _ := os.ReadFile(other + ".key")
 	replaceFile(t, keyFile, b)
@@ -152,9 +150,7 @@ func TestStaticCertificateBadAtStart(t *testing.T) {
 func TestTLSConfigVersionsAndProtocols(t *testing.T) {
 	const host = "cache.static.test"
 	ca := newTestCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, host, 10, certFile, keyFile)
+	certFile, keyFile := ca.issueFiles(t, host, 10)
 	logger, _ := newLogger()
 	m, err := pnctls.New(context.Background(), pnctls.Config{CertFile: certFile, KeyFile: keyFile}, logger, nil)
 	if err != nil {
@@ -172,4 +168,13 @@ func TestTLSConfigVersionsAndProtocols(t *testing.T) {
 	if err != nil || cert.Leaf.DNSNames[0] != host {
 		t.Errorf("GetCertificate = %v, %v", cert, err)
 	}
+}
+
+// issueFiles writes a certificate for host (serial) and its key to a
+// fresh folder and returns the two file names.
+func (ca *testCA) issueFiles(t *testing.T, host string, serial int64) (certFile, keyFile string) {
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, host, serial, certFile, keyFile)
+	return certFile, keyFile
 }
