@@ -34,13 +34,7 @@ type Bind struct {
 
 // Name returns label.Zone without the trailing dot, a host name inside the
 // zone to ask a certificate for; the apex for "".
-func (b *Bind) Name(label string) string {
-	apex := strings.TrimSuffix(b.Zone, ".")
-	if label == "" {
-		return apex
-	}
-	return label + "." + apex
-}
+func (b *Bind) Name(label string) string { return nameIn(b.Zone, label) }
 
 // RequireNamed skips the test when named or tsig-keygen is missing, and fails
 // it when the environment variable CI is set.

@@ -66,8 +66,11 @@ func StartDNS(t testing.TB, zone string) *DNS {
 }
 
 // Name returns label.Zone without the trailing dot; the apex for "".
-func (d *DNS) Name(label string) string {
-	apex := strings.TrimSuffix(d.Zone, ".")
+func (d *DNS) Name(label string) string { return nameIn(d.Zone, label) }
+
+// nameIn returns label.zone without zone's trailing dot; the apex for "".
+func nameIn(zone, label string) string {
+	apex := strings.TrimSuffix(zone, ".")
 	if label == "" {
 		return apex
 	}
