@@ -24,6 +24,50 @@ func (b *bench) record(id, name, unit, better string, c *contender, v float64) {
 	m.Who[c.key] = c.name
 }
 
+// narInfoLoads runs the narinfo load (64 connections) on cs and on the
+// net/http floor over floorDir, interleaved, handing each result to record.
+func (b *bench) narInfoLoads(ctx context.Context, cs []*contender, floorDir string, paths []string, record func(*contender, wrk.Result)) error {
+	floor, err := b.startFloor(floorDir)
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
+	for rep := 0; rep < b.cfg.reps; rep++ {
+		for _, c := range rotate(withFloor(cs, floor), rep) {
+			r, err := b.wrk(ctx, c, paths, 64)
+			if err != nil {
+				return err
+			}
+			record(c, r)
+		}
+	}
+	return nil
+}
+
+// narLoads runs the NAR loads (1, then 16 connections) on cs, interleaved,
+// handing each result to record; after each round, then(conns) runs when
+// given.
+func (b *bench) narLoads(ctx context.Context, cs []*contender, nars map[*contender][]string,
+	record func(c *contender, conns int, r wrk.Result), then func(conns int) error) error {
+	for _, conns := range []int{1, 16} {
+		for rep := 0; rep < b.cfg.reps; rep++ {
+			for _, c := range rotate(cs, rep) {
+				r, err := b.wrk(ctx, c, nars[c], conns)
+				if err != nil {
+					return err
+				}
+				record(c, conns, r)
+			}
+			if then != nil {
+				if err := then(conns); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // withFloor adds the net/http floor, if any, to the contenders of a narinfo load.
 func withFloor(cs []*contender, floor *contender) []*contender {
 	if floor == nil {
@@ -139,33 +183,20 @@ func (b *bench) mirrorPhase(ctx context.Context) error {
 		}
 	}
 	b.logf("mirror: cache hits, %d × %v per contender and load", b.cfg.reps, b.cfg.duration)
-	floor, err := b.startFloor(b.fx.Upstream())
+	err = b.narInfoLoads(ctx, hits, b.fx.Upstream(), narinfos, func(c *contender, r wrk.Result) {
+		b.record("hit_rps", "narinfo cache hits, 64 connections", "req/s", "higher", c, r.ReqPerSec())
+		b.record("hit_p50", "narinfo cache hits p50 latency, 64 connections", "ms", "lower", c, r.P50US/1000)
+		b.record("hit_p99", "narinfo cache hits p99 latency, 64 connections", "ms", "lower", c, r.P99US/1000)
+	})
 	if err != nil {
 		return err
 	}
-	defer floor.stop()
-	for rep := 0; rep < b.cfg.reps; rep++ {
-		for _, c := range rotate(withFloor(hits, floor), rep) {
-			r, err := b.wrk(ctx, c, narinfos, 64)
-			if err != nil {
-				return err
-			}
-			b.record("hit_rps", "narinfo cache hits, 64 connections", "req/s", "higher", c, r.ReqPerSec())
-			b.record("hit_p50", "narinfo cache hits p50 latency, 64 connections", "ms", "lower", c, r.P50US/1000)
-			b.record("hit_p99", "narinfo cache hits p99 latency, 64 connections", "ms", "lower", c, r.P99US/1000)
-		}
-	}
-	for _, conns := range []int{1, 16} {
-		for rep := 0; rep < b.cfg.reps; rep++ {
-			for _, c := range rotate(hits, rep) {
-				r, err := b.wrk(ctx, c, nars[c], conns)
-				if err != nil {
-					return err
-				}
-				id := fmt.Sprintf("nar_hit_%d", conns)
-				b.record(id, fmt.Sprintf("NAR cache hits, %d connection%s", conns, plural(conns)), "MB/s", "higher", c, r.MBPerSec())
-			}
-		}
+	err = b.narLoads(ctx, hits, nars, func(c *contender, conns int, r wrk.Result) {
+		id := fmt.Sprintf("nar_hit_%d", conns)
+		b.record(id, fmt.Sprintf("NAR cache hits, %d connection%s", conns, plural(conns)), "MB/s", "higher", c, r.MBPerSec())
+	}, nil)
+	if err != nil {
+		return err
 	}
 	for _, c := range hits {
 		rss, err := c.peakRSS()
@@ -201,43 +232,34 @@ func (b *bench) localPhase(ctx context.Context) error {
 		}
 	}
 	b.logf("local store: signed narinfos, NARs, nix-store --dump, %d × %v", b.cfg.reps, b.cfg.duration)
-	floor, err := b.startFloor(b.fx.NoneCache())
+	err = b.narInfoLoads(ctx, cs, b.fx.NoneCache(), narinfos, func(c *contender, r wrk.Result) {
+		b.record("local_narinfo_rps", "local narinfo (signed by ours), 64 connections", "req/s", "higher", c, r.ReqPerSec())
+		b.record("local_narinfo_p99", "local narinfo p99 latency, 64 connections", "ms", "lower", c, r.P99US/1000)
+	})
 	if err != nil {
 		return err
 	}
-	defer floor.stop()
-	for rep := 0; rep < b.cfg.reps; rep++ {
-		for _, c := range rotate(withFloor(cs, floor), rep) {
-			r, err := b.wrk(ctx, c, narinfos, 64)
+	err = b.narLoads(ctx, cs, nars, func(c *contender, conns int, r wrk.Result) {
+		id := fmt.Sprintf("local_nar_%d", conns)
+		b.record(id, fmt.Sprintf("local NAR, %d connection%s", conns, plural(conns)), "MB/s", "higher", c, r.MBPerSec())
+	}, func(conns int) error {
+		// nix-store --dump takes its turn in each round of one connection.
+		if conns != 1 {
+			return nil
+		}
+		var best []float64
+		for _, big := range b.fx.Big {
+			v, err := b.dumpMBps(ctx, big)
 			if err != nil {
 				return err
 			}
-			b.record("local_narinfo_rps", "local narinfo (signed by ours), 64 connections", "req/s", "higher", c, r.ReqPerSec())
-			b.record("local_narinfo_p99", "local narinfo p99 latency, 64 connections", "ms", "lower", c, r.P99US/1000)
+			best = append(best, v)
 		}
-	}
-	for _, conns := range []int{1, 16} {
-		for rep := 0; rep < b.cfg.reps; rep++ {
-			for _, c := range rotate(cs, rep) {
-				r, err := b.wrk(ctx, c, nars[c], conns)
-				if err != nil {
-					return err
-				}
-				id := fmt.Sprintf("local_nar_%d", conns)
-				b.record(id, fmt.Sprintf("local NAR, %d connection%s", conns, plural(conns)), "MB/s", "higher", c, r.MBPerSec())
-			}
-			if conns == 1 {
-				var best []float64
-				for _, big := range b.fx.Big {
-					v, err := b.dumpMBps(ctx, big)
-					if err != nil {
-						return err
-					}
-					best = append(best, v)
-				}
-				b.record("local_nar_1", "local NAR, 1 connection", "MB/s", "higher", dump, stats.Of(best).Median)
-			}
-		}
+		b.record("local_nar_1", "local NAR, 1 connection", "MB/s", "higher", dump, stats.Of(best).Median)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, c := range cs {
 		rss, err := c.peakRSS()
