@@ -10,9 +10,12 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
-// serveNarInfo answers /<hash>.narinfo: from the local store first, since
-// the paths built here are what this cache exists for, then the mirror.
+// serveNarInfo answers /<hash>.narinfo for the router: narInfoRequest
+// sent every valid name the direct way, so what comes here is not one.
 func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hashPart string) error {
+	if !narinfo.ValidHashPart(hashPart) {
+		return errNotFound
+	}
 	_, err := s.writeNarInfo(w, r, hashPart)
 	return err
 }
@@ -43,11 +46,10 @@ func narInfoRequest(r *http.Request) (string, bool) {
 	return hashPart, narinfo.ValidHashPart(hashPart)
 }
 
-// writeNarInfo answers /<hash>.narinfo and returns the body bytes written.
+// writeNarInfo answers /<hash>.narinfo for a valid hash part: from the
+// local store first, since the paths built here are what this cache exists
+// for, then the mirror. It returns the body bytes written.
 func (s *Server) writeNarInfo(w http.ResponseWriter, r *http.Request, hashPart string) (int, error) {
-	if !narinfo.ValidHashPart(hashPart) {
-		return 0, errNotFound
-	}
 	body, err := s.findNarInfo(r, hashPart)
 	if err != nil {
 		return 0, err
