@@ -185,14 +185,6 @@ func (p *pendingIndex) lookupMeta(hashPart string) (metaChange, bool) {
 	return m, ok
 }
 
-// lookupNar returns the pending change of a NAR file entry, if any.
-func (p *pendingIndex) lookupNar(key string) (narChange, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n, ok := p.nars[key]
-	return n, ok
-}
-
 // maxBatch bounds the changes of one transaction.
 const maxBatch = 2000
 

@@ -3,9 +3,7 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -234,8 +232,6 @@ func (e *env) narInfo(storePath string) *narinfo.NarInfo {
 	}
 	return ni
 }
-
-func sum(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
 
 // waitStored waits until the NAR file key is committed in the cache.
 func (e *env) waitStored(key string) {

@@ -101,10 +101,3 @@ func (b *breaker) report(h health) {
 		b.done()
 	}
 }
-
-// open reports whether requests are being skipped now.
-func (b *breaker) open() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.failures >= breakerThreshold && (b.clock().Before(b.until) || b.probing)
-}
