@@ -9,11 +9,9 @@ import (
 	"time"
 )
 
-// ValidKey reports whether key can name a NAR file: 3 to 200 characters of
+// validKey reports whether key can name a NAR file: 3 to 200 characters of
 // [a-z0-9.-], not starting with a dot. Keys are also file names, so this is
 // what keeps requests inside the cache folder.
-func ValidKey(key string) bool { return validKey(key) }
-
 func validKey(key string) bool {
 	if len(key) < 3 || len(key) > 200 || key[0] == '.' {
 		return false

@@ -19,7 +19,7 @@ type NarInfoEntry struct {
 	NarInfo *narinfo.NarInfo
 	// Raw is NarInfo.Bytes(), the exact bytes served. Shared: do not modify.
 	Raw []byte
-	// Key is the NAR file key (see ValidKey).
+	// Key is the NAR file key (see validKey).
 	Key string
 	// Upstream is the name of the upstream the narinfo came from.
 	Upstream string

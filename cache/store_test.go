@@ -37,8 +37,8 @@ func TestNarKeyRoundTrip(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "..", ".hidden", "a/b", "a\x00b", "AB", strings.Repeat("a", 201)} {
-		if ValidKey(bad) {
-			t.Errorf("ValidKey(%q) = true", bad)
+		if validKey(bad) {
+			t.Errorf("validKey(%q) = true", bad)
 		}
 	}
 }

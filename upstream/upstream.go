@@ -78,17 +78,6 @@ const (
 	maxCacheInfoSize        = 64 << 10
 )
 
-// NixOSCacheURL and NixOSCacheKey describe the official cache.
-const (
-	NixOSCacheURL = "https://cache.nixos.org"
-	NixOSCacheKey = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
-)
-
-// DefaultConfigs returns cache.nixos.org with its key.
-func DefaultConfigs() []Config {
-	return []Config{{URL: NixOSCacheURL, PublicKeys: []string{NixOSCacheKey}}}
-}
-
 // Set is the ordered list of upstreams a server mirrors.
 type Set struct {
 	ups           []*Upstream
