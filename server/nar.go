@@ -30,11 +30,12 @@ func parseLocalNARName(name, query string) (localNARRef, bool) {
 	if !ok {
 		return localNARRef{}, false
 	}
+	const h = narinfo.HashPartLen
 	switch len(base) {
-	case 32 + 1 + narHashLen:
-		ref := localNARRef{hashPart: base[:32], narHash: base[33:]}
-		return ref, base[32] == '-' && narinfo.ValidHashPart(ref.hashPart) && narinfo.ValidNix32(ref.narHash)
-	case 32:
+	case h + 1 + narHashLen:
+		ref := localNARRef{hashPart: base[:h], narHash: base[h+1:]}
+		return ref, base[h] == '-' && narinfo.ValidHashPart(ref.hashPart) && narinfo.ValidNix32(ref.narHash)
+	case h:
 		return localNARRef{hashPart: base}, narinfo.ValidHashPart(base)
 	case narHashLen:
 		ref := localNARRef{hashPart: query, narHash: base}
