@@ -66,3 +66,17 @@ func (n *NarInfo) Clone() *NarInfo {
 func (n *NarInfo) String() string {
 	return string(n.Bytes())
 }
+
+// UnsignedSize is the length of the values no signature covers (every
+// field but StorePath, NarHash, NarSize and References, which the
+// fingerprint holds): what anyone between the signer and us could pad.
+func (n *NarInfo) UnsignedSize() int {
+	size := len(n.URL) + len(n.Compression) + len(n.Deriver) + len(n.System) + len(n.CA)
+	if n.FileHash != nil {
+		size += len(FormatHash(n.FileHash))
+	}
+	for _, s := range n.Sigs {
+		size += len(s)
+	}
+	return size
+}

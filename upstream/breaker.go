@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -20,8 +21,19 @@ type breaker struct {
 	failures int           // consecutive transient failures
 	openFor  time.Duration // length of the current or last open period
 	until    time.Time     // skip requests before this
+	since    time.Time     // when the first period of the current outage began
 	probing  bool          // a probe is in flight
+	cause    error         // the last failure, for the errors of skipped requests
 	now      func() time.Time
+}
+
+// breakerChange is what a report did to the breaker, for the log.
+type breakerChange struct {
+	opened   bool          // a back-off period began
+	closed   bool          // the upstream answered after backing off
+	failures int           // consecutive failures so far (opened) or before (closed)
+	period   time.Duration // of the period that began (opened)
+	outage   time.Duration // since the first period began (closed)
 }
 
 func (b *breaker) clock() time.Time {
@@ -46,32 +58,51 @@ func (b *breaker) allow() bool {
 	return true
 }
 
-// success closes the breaker.
-func (b *breaker) success() {
+// backingOff is the error of a request the breaker skipped. It wraps the
+// last failure, so that a skip after timeouts is still a timeout.
+func (b *breaker) backingOff() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.failures, b.openFor, b.probing = 0, 0, false
+	if b.cause == nil {
+		return fmt.Errorf("%w: backing off after %d failures", ErrUnavailable, b.failures)
+	}
+	return fmt.Errorf("%w: backing off after %d failures, the last: %w", ErrUnavailable, b.failures, b.cause)
+}
+
+// success closes the breaker.
+func (b *breaker) success() breakerChange {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var c breakerChange
+	if b.failures >= breakerThreshold {
+		c = breakerChange{closed: true, failures: b.failures, outage: b.clock().Sub(b.since)}
+	}
+	b.failures, b.openFor, b.probing, b.cause = 0, 0, false, nil
+	return c
 }
 
 // failure counts a transient failure and opens the breaker when due. While
 // it is open, further failures (requests that were already in flight) do not
 // extend it: one outage, one period; only a failed probe doubles it.
-func (b *breaker) failure() {
+func (b *breaker) failure(cause error) breakerChange {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.failures++
+	b.cause = cause
 	now := b.clock()
 	if b.failures < breakerThreshold || now.Before(b.until) {
-		return
+		return breakerChange{}
 	}
 	b.probing = false
 	switch {
 	case b.openFor == 0:
 		b.openFor = breakerMinOpen
+		b.since = now
 	case b.openFor < breakerMaxOpen:
 		b.openFor = min(2*b.openFor, breakerMaxOpen)
 	}
 	b.until = now.Add(b.openFor)
+	return breakerChange{opened: true, failures: b.failures, period: b.openFor}
 }
 
 // done ends a request that produced no verdict (e.g. canceled by the
@@ -91,13 +122,24 @@ const (
 	healthDown                  // transport error, timeout, 5xx, 408, 429
 )
 
-func (b *breaker) report(h health) {
+func (b *breaker) report(h health, cause error) breakerChange {
 	switch h {
 	case healthUp:
-		b.success()
+		return b.success()
 	case healthDown:
-		b.failure()
-	default:
-		b.done()
+		return b.failure(cause)
+	}
+	b.done()
+	return breakerChange{}
+}
+
+// report feeds u's breaker with what one exchange said, logging when a
+// back-off period begins or the upstream answers again after one.
+func (u *Upstream) report(h health, cause error) {
+	switch c := u.breaker.report(h, cause); {
+	case c.opened:
+		u.log.Warn("upstream failing; backing off", "failures", c.failures, "for", c.period, "err", cause)
+	case c.closed:
+		u.log.Info("upstream answers again; back-off ended", "failures", c.failures, "backed_off_for", c.outage.Round(time.Millisecond))
 	}
 }

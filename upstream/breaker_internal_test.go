@@ -12,13 +12,13 @@ func TestBreaker(t *testing.T) {
 	now := time.Unix(1000, 0)
 	b := &breaker{now: func() time.Time { return now }}
 	for i := range breakerThreshold - 1 {
-		b.failure()
+		b.failure(nil)
 		if !b.allow() {
 			t.Fatalf("skipped after %d failures", i+1)
 		}
 		b.done()
 	}
-	b.failure()
+	b.failure(nil)
 	if b.allow() {
 		t.Fatal("allowed right after the breaker opened")
 	}
@@ -29,7 +29,7 @@ func TestBreaker(t *testing.T) {
 	if b.allow() {
 		t.Fatal("a second request went through while the probe was in flight")
 	}
-	b.failure() // the probe failed: open twice as long
+	b.failure(nil) // the probe failed: open twice as long
 	now = now.Add(breakerMinOpen)
 	if b.allow() {
 		t.Fatal("allowed before the doubled open period ended")
@@ -51,7 +51,7 @@ func TestBreaker(t *testing.T) {
 
 	// Many failures of one outage (requests in flight together) open it once.
 	for range 20 {
-		b.failure()
+		b.failure(nil)
 	}
 	if b.openFor != breakerMinOpen {
 		t.Errorf("open for %s after one burst, want %s", b.openFor, breakerMinOpen)
@@ -62,7 +62,7 @@ func TestBreaker(t *testing.T) {
 		if !b.allow() {
 			t.Fatal("no probe after the open period")
 		}
-		b.failure()
+		b.failure(nil)
 	}
 	if b.openFor != breakerMaxOpen {
 		t.Errorf("open for %s, want the cap %s", b.openFor, breakerMaxOpen)

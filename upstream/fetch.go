@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,80 +28,47 @@ var ErrBadNARURL = errors.New("refusing NAR URL")
 // deadline except ctx; the response headers must come within
 // Options.NARHeaderTimeout. size is the length of the body from offset, or
 // -1 when unknown. A missing NAR gives fs.ErrNotExist; other statuses a
-// *StatusError.
+// *StatusError; an upstream backing off after failures (see Lookup)
+// ErrUnavailable at once, wrapping ErrTimeout when it stopped answering.
+//
+// Only failures to reach the upstream at all (refused or reset
+// connections, no response headers in time) count toward its back-off:
+// a NAR that fails on its own (5xx, a redirect loop) says nothing about
+// the other paths, and the caller handles it per path.
 func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (body io.ReadCloser, size int64, err error) {
 	start := time.Now()
-	logFailure := func(err error) (io.ReadCloser, int64, error) {
-		level := slogLevelFor(err)
-		attrs := []any{"url", narURL, "offset", offset, "duration", time.Since(start), "err", err}
-		kind := kindNAR
-		if _, ok := refusedStatus(err); ok {
-			kind = kindAuth
-			attrs = append(attrs, "credentials", u.credentials, "hint", refusedHint)
-		}
-		u.log.Log(ctx, level, "upstream nar fetch failed", attrs...)
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrBadNARURL) {
-			u.m.errors.WithLabelValues(u.name, kind).Inc()
-		}
-		return nil, 0, err
-	}
 	if offset < 0 {
-		return logFailure(fmt.Errorf("fetch nar %s: negative offset %d", narURL, offset))
+		return u.narFailed(ctx, narURL, offset, start, fmt.Errorf("fetch nar %s: negative offset %d", narURL, offset))
 	}
 	target, err := u.narTarget(narURL)
 	if err != nil {
-		return logFailure(err)
+		return u.narFailed(ctx, narURL, offset, start, err)
 	}
-
-	rctx, cancel := context.WithCancel(ctx)
-	var headerTimedOut atomic.Bool
-	timer := time.AfterFunc(u.headerTimeout, func() {
-		headerTimedOut.Store(true)
-		cancel()
-	})
-	req, err := u.newRequest(rctx, target)
+	if !u.breaker.allow() {
+		return u.narFailed(ctx, narURL, offset, start, fmt.Errorf("fetch nar %s: %w", narURL, u.breaker.backingOff()))
+	}
+	resp, cancel, err := u.getNAR(ctx, target, offset)
 	if err != nil {
-		timer.Stop()
-		cancel()
-		return logFailure(fmt.Errorf("fetch nar %s: %w", narURL, err))
-	}
-	if offset > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
-	}
-	resp, err := u.client.Do(req)
-	if !timer.Stop() && err == nil {
-		// The timer fired just as the headers came: the body is doomed.
-		resp.Body.Close()
-		err = context.DeadlineExceeded
-	}
-	if err != nil {
-		cancel()
-		switch {
-		case headerTimedOut.Load():
-			err = fmt.Errorf("%w: no response headers within %s", ErrTimeout, u.headerTimeout)
-		case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
-			// The client may report only the cause of the cancellation
-			// (a stall detector's, say): keep the kind visible.
-			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		h := healthUnknown
+		if ctx.Err() == nil && connectionFailure(err) {
+			h = healthDown
 		}
-		if ctx.Err() == nil {
-			u.breaker.report(healthDown)
-		}
-		return logFailure(fmt.Errorf("fetch nar %s: %w", narURL, err))
+		u.report(h, err)
+		return u.narFailed(ctx, narURL, offset, start, fmt.Errorf("fetch nar %s: %w", narURL, err))
 	}
 	u.m.latency.WithLabelValues(u.name, kindNAR).Observe(time.Since(start).Seconds())
 	if err := u.checkNARResponse(resp, target, offset); err != nil {
 		resp.Body.Close()
 		cancel()
+		h := healthUp // it answered; a failing NAR is the caller's to handle per path
 		var se *StatusError
 		if errors.As(err, &se) && se.Transient() {
-			u.breaker.report(healthDown)
-		} else {
-			u.breaker.report(healthUp)
+			h = healthUnknown // a 5xx of one NAR must not close the breaker either
 		}
-		return logFailure(fmt.Errorf("fetch nar %s: %w", narURL, err))
+		u.report(h, err)
+		return u.narFailed(ctx, narURL, offset, start, fmt.Errorf("fetch nar %s: %w", narURL, err))
 	}
-	u.breaker.report(healthUp)
+	u.report(healthUp, nil)
 	size = resp.ContentLength
 	var skip int64
 	if offset > 0 && resp.StatusCode == http.StatusOK {
@@ -114,6 +82,77 @@ func (u *Upstream) FetchNAR(ctx context.Context, narURL string, offset int64) (b
 		ReadCloser: resp.Body, cancel: cancel, u: u, ctx: ctx,
 		url: narURL, offset: offset, skip: skip, size: size, start: start,
 	}, size, nil
+}
+
+// narFailed logs and counts a failed NAR fetch and returns err.
+func (u *Upstream) narFailed(ctx context.Context, narURL string, offset int64, start time.Time, err error) (io.ReadCloser, int64, error) {
+	attrs := []any{"url", narURL, "offset", offset, "duration", time.Since(start), "err", err}
+	kind := kindNAR
+	if _, ok := refusedStatus(err); ok {
+		kind = kindAuth
+		attrs = append(attrs, "credentials", u.credentials, "hint", refusedHint)
+	}
+	u.log.Log(ctx, slogLevelFor(err), "upstream nar fetch failed", attrs...)
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrBadNARURL) {
+		u.m.errors.WithLabelValues(u.name, kind).Inc()
+	}
+	return nil, 0, err
+}
+
+// getNAR sends the request for a NAR and waits for the response headers,
+// at most u.headerTimeout. The returned cancel ends the body's request.
+func (u *Upstream) getNAR(ctx context.Context, target string, offset int64) (*http.Response, context.CancelFunc, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	var headerTimedOut atomic.Bool
+	timer := time.AfterFunc(u.headerTimeout, func() {
+		headerTimedOut.Store(true)
+		cancel()
+	})
+	req, err := u.newRequest(rctx, target)
+	if err != nil {
+		timer.Stop()
+		cancel()
+		return nil, nil, err
+	}
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	resp, err := u.client.Do(req)
+	if !timer.Stop() && err == nil {
+		// The timer fired just as the headers came: the body is doomed.
+		resp.Body.Close()
+		err = context.DeadlineExceeded
+	}
+	if err == nil {
+		return resp, cancel, nil
+	}
+	cancel()
+	switch {
+	case headerTimedOut.Load():
+		err = fmt.Errorf("%w: no response headers within %s", ErrTimeout, u.headerTimeout)
+	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+		// The client may report only the cause of the cancellation
+		// (a stall detector's, say): keep the kind visible.
+		err = fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	return nil, nil, err
+}
+
+// connectionFailure reports whether err says the upstream could not be
+// reached or did not answer at all, whatever the path asked: refused or
+// reset connections, DNS and TLS failures, timeouts before the headers.
+// A redirect loop or a body cut mid-way is left to the path.
+func connectionFailure(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &op), errors.As(err, &dns):
+		return true
+	}
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (u *Upstream) checkNARResponse(resp *http.Response, target string, offset int64) error {

@@ -54,11 +54,51 @@ func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var transient []error // reasons the answer may be incomplete
-	events := make(chan lookupEvent, 2*len(s.ups))
-	prio := make(map[*Upstream]int, len(s.ups)) // known priorities of pending upstreams
-	pending := make(map[*Upstream]bool, len(s.ups))
-	bad := make(map[*Upstream]int) // bad transfers in a row of this path: last choice
+	r := &lookupRace{
+		events:  make(chan lookupEvent, 2*len(s.ups)),
+		prio:    make(map[*Upstream]int, len(s.ups)),
+		pending: make(map[*Upstream]bool, len(s.ups)),
+		bad:     make(map[*Upstream]int),
+	}
+	r.start(ctx, s, hashPart)
+	for len(r.pending) > 0 {
+		var ev lookupEvent
+		select {
+		case ev = <-r.events:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lookup %s: %w", hashPart, context.Cause(ctx))
+		}
+		if err := r.take(ev); err != nil {
+			return nil, fmt.Errorf("lookup %s: %w", hashPart, err)
+		}
+		if r.best != nil && r.certain() {
+			break
+		}
+	}
+	if r.best != nil {
+		return &Found{NarInfo: r.best.ni, Upstream: r.bestUp, BadTransfers: r.bad[r.bestUp]}, nil
+	}
+	if len(r.transient) > 0 {
+		return nil, fmt.Errorf("lookup %s: %w: %w", hashPart, ErrUnavailable, errors.Join(r.transient...))
+	}
+	return nil, fmt.Errorf("lookup %s: %w", hashPart, fs.ErrNotExist)
+}
+
+// lookupRace is the state of one Lookup: the upstreams still to answer and
+// the best answer so far.
+type lookupRace struct {
+	transient []error // reasons the answer may be incomplete
+	events    chan lookupEvent
+	prio      map[*Upstream]int // known priorities of pending upstreams
+	pending   map[*Upstream]bool
+	bad       map[*Upstream]int // bad transfers in a row of this path: last choice
+	best      *narInfoResult
+	bestUp    *Upstream
+	bestPrio  int
+}
+
+// start asks every upstream that may be asked for hashPart.
+func (r *lookupRace) start(ctx context.Context, s *Set, hashPart string) {
 	now := time.Now()
 	for _, u := range s.ups {
 		switch mk := s.bad.get(u, hashPart, now); {
@@ -66,83 +106,67 @@ func (s *Set) Lookup(ctx context.Context, hashPart string) (*Found, error) {
 			continue // counts as a miss: it lacks the NAR
 		case mk.count >= maxBadTransfers:
 			// Not a miss: the upstream has the path, its bytes were bad.
-			transient = append(transient, fmt.Errorf("%s: %d bad transfers of this path in a row", u.name, mk.count))
+			r.transient = append(r.transient, fmt.Errorf("%s: %d bad transfers of this path in a row", u.name, mk.count))
 			continue
 		case mk.count > 0:
-			bad[u] = mk.count
+			r.bad[u] = mk.count
 		}
 		if !u.breaker.allow() {
-			transient = append(transient, fmt.Errorf("%s: backing off after failures", u.name))
+			r.transient = append(r.transient, fmt.Errorf("%s: %w", u.name, u.breaker.backingOff()))
 			continue
 		}
-		pending[u] = true
+		r.pending[u] = true
 		if p, ok := u.knownPriority(); ok {
-			prio[u] = p
+			r.prio[u] = p
 		}
-		go u.lookupAsync(ctx, hashPart, events, prio[u] == 0)
+		go u.lookupAsync(ctx, hashPart, r.events, r.prio[u] == 0)
 	}
+}
 
-	var best *narInfoResult
-	var bestUp *Upstream
-	var bestPrio int
-	// better reports whether u (of priority p) ranks before the current
-	// best: upstreams without bad transfers of the path first, then by
-	// priority, then by configuration order.
-	better := func(p int, u *Upstream) bool {
-		switch {
-		case best == nil:
-			return true
-		case (bad[u] > 0) != (bad[bestUp] > 0):
-			return bad[u] == 0
-		}
-		return p < bestPrio || (p == bestPrio && u.index < bestUp.index)
+// take records one event; an error ends the lookup.
+func (r *lookupRace) take(ev lookupEvent) error {
+	if ev.result == nil {
+		r.prio[ev.up] = ev.priority
+		return nil
 	}
-	for len(pending) > 0 {
-		var ev lookupEvent
-		select {
-		case ev = <-events:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lookup %s: %w", hashPart, context.Cause(ctx))
+	delete(r.pending, ev.up)
+	res := ev.result
+	switch res.verdict {
+	case verdictFound:
+		if r.better(r.prio[ev.up], ev.up) {
+			r.best, r.bestUp, r.bestPrio = res, ev.up, r.prio[ev.up]
 		}
-		if ev.result == nil {
-			prio[ev.up] = ev.priority
-			continue
-		}
-		delete(pending, ev.up)
-		r := ev.result
-		switch r.verdict {
-		case verdictFound:
-			if better(prio[ev.up], ev.up) {
-				best, bestUp, bestPrio = r, ev.up, prio[ev.up]
-			}
-		case verdictTransient:
-			transient = append(transient, fmt.Errorf("%s: %w", ev.up.name, r.err))
-		case verdictCanceled:
-			return nil, fmt.Errorf("lookup %s: %w", hashPart, r.err)
-		}
-		if best != nil && s.certain(pending, prio, bad, bestUp, better) {
-			break
-		}
+	case verdictTransient:
+		r.transient = append(r.transient, fmt.Errorf("%s: %w", ev.up.name, res.err))
+	case verdictCanceled:
+		return res.err
 	}
-	if best != nil {
-		return &Found{NarInfo: best.ni, Upstream: bestUp, BadTransfers: bad[bestUp]}, nil
+	return nil
+}
+
+// better reports whether u (of priority p) ranks before the current best:
+// upstreams without bad transfers of the path first, then by priority,
+// then by configuration order.
+func (r *lookupRace) better(p int, u *Upstream) bool {
+	switch {
+	case r.best == nil:
+		return true
+	case (r.bad[u] > 0) != (r.bad[r.bestUp] > 0):
+		return r.bad[u] == 0
 	}
-	if len(transient) > 0 {
-		return nil, fmt.Errorf("lookup %s: %w: %w", hashPart, ErrUnavailable, errors.Join(transient...))
-	}
-	return nil, fmt.Errorf("lookup %s: %w", hashPart, fs.ErrNotExist)
+	return p < r.bestPrio || (p == r.bestPrio && u.index < r.bestUp.index)
 }
 
 // certain reports whether no pending upstream could still beat the best
 // answer: all of them have a known, worse rank, or bad transfers of the
 // path where the best has none.
-func (s *Set) certain(pending map[*Upstream]bool, prio, bad map[*Upstream]int, bestUp *Upstream, better func(int, *Upstream) bool) bool {
-	for u := range pending {
-		if bad[u] > 0 && bad[bestUp] == 0 {
+func (r *lookupRace) certain() bool {
+	for u := range r.pending {
+		if r.bad[u] > 0 && r.bad[r.bestUp] == 0 {
 			continue
 		}
-		p, ok := prio[u]
-		if !ok || better(p, u) {
+		p, ok := r.prio[u]
+		if !ok || r.better(p, u) {
 			return false
 		}
 	}
@@ -177,7 +201,7 @@ func (u *Upstream) fetchNarInfo(ctx context.Context, hashPart string) *narInfoRe
 		// its failure says nothing about the upstream.
 		r, h = &narInfoResult{verdict: verdictCanceled, err: context.Cause(ctx)}, healthUnknown
 	}
-	u.breaker.report(h)
+	u.report(h, r.err)
 	if r.verdict == verdictTransient {
 		u.m.errors.WithLabelValues(u.name, kindNarInfo).Inc()
 	}
@@ -213,6 +237,9 @@ func (u *Upstream) doNarInfo(ctx context.Context, hashPart string) (*narInfoResu
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: no answer within %s", ErrTimeout, u.lookupTimeout)
 		}
+		if !connectionFailure(err) {
+			return transient(err), healthUnknown // a redirect loop, say: this path's
+		}
 		return transient(err), healthDown
 	}
 	defer resp.Body.Close()
@@ -228,6 +255,7 @@ func (u *Upstream) doNarInfo(ctx context.Context, hashPart string) (*narInfoResu
 	}
 	body, err := readLimited(resp.Body, maxNarInfoSize)
 	if errors.Is(err, errBodyTooLarge) {
+		u.log.Warn("refusing upstream narinfo: too large", "hash", hashPart, "limit", maxNarInfoSize)
 		return transient(fmt.Errorf("read narinfo: %w", err)), healthUp
 	} else if err != nil {
 		return transient(fmt.Errorf("read narinfo: %w", err)), healthDown
@@ -240,6 +268,11 @@ func (u *Upstream) doNarInfo(ctx context.Context, hashPart string) (*narInfoResu
 	}
 	if got := ni.HashPart(); got != hashPart {
 		return transient(fmt.Errorf("narinfo for %s names store path %q", hashPart, ni.StorePath)), healthUp
+	}
+	if n := ni.UnsignedSize(); n > maxUnsignedNarInfoSize {
+		u.log.Warn("refusing upstream narinfo: unsigned fields too long", "path", ni.StorePath,
+			"unsigned_bytes", n, "limit", maxUnsignedNarInfoSize)
+		return transient(fmt.Errorf("narinfo for %s: %d bytes of unsigned fields, over %d", hashPart, n, maxUnsignedNarInfoSize)), healthUp
 	}
 	if !ni.Verify(u.keys) {
 		u.m.sigRejections.WithLabelValues(u.name).Inc()

@@ -74,8 +74,18 @@ const (
 	defaultLookupTimeout    = 5 * time.Second
 	defaultNARHeaderTimeout = 30 * time.Second
 	defaultPriority         = 50
-	maxNarInfoSize          = 1 << 20
-	maxCacheInfoSize        = 64 << 10
+	// maxNarInfoSize bounds a narinfo read from an upstream. Its bulk is
+	// the References line, ~60-80 bytes a reference: a few hundred for
+	// large packages, a few thousand for the biggest environments of
+	// nixpkgs (texliveFull links every TeX package). 512 KiB holds ~7000;
+	// what is not signed is bounded far tighter (maxUnsignedNarInfoSize),
+	// so a narinfo this large is one its signer made.
+	maxNarInfoSize = 512 << 10
+	// maxUnsignedNarInfoSize bounds the fields no signature covers (URL,
+	// Compression, FileHash, Deriver, System, CA, the signatures): real
+	// ones take 300-600 bytes with two or three signatures.
+	maxUnsignedNarInfoSize = 4 << 10
+	maxCacheInfoSize       = 64 << 10
 )
 
 // Set is the ordered list of upstreams a server mirrors.
