@@ -53,6 +53,12 @@ type Config struct {
 	TrustedPublicKeys []string   `toml:"trusted-public-key"`
 	NetrcFile         string     `toml:"netrc-file"`
 
+	// UpstreamLookupTimeout bounds each narinfo request to an upstream.
+	UpstreamLookupTimeout Duration `toml:"upstream-lookup-timeout"`
+	// UpstreamNARHeaderTimeout bounds the wait for the response headers
+	// of a NAR request to an upstream (the body is not bounded).
+	UpstreamNARHeaderTimeout Duration `toml:"upstream-nar-header-timeout"`
+
 	StateDir           string   `toml:"state-dir"`
 	TLSDomains         []string `toml:"tls-domain"`
 	ACMEEmail          string   `toml:"acme-email"`
@@ -87,6 +93,9 @@ func Default() Config {
 		StateDir:          filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "private-nix-cache"),
 		ACMECA:            LetsEncrypt,
 		RFC2136KeyAlg:     "hmac-sha256",
+
+		UpstreamLookupTimeout:    Duration(5 * time.Second),
+		UpstreamNARHeaderTimeout: Duration(10 * time.Second),
 	}
 }
 
@@ -148,6 +157,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NegativeTTL <= 0 {
 		return bad("negative-ttl", "must be a positive duration like 10m")
+	}
+	if c.UpstreamLookupTimeout <= 0 {
+		return bad("upstream-lookup-timeout", "must be a positive duration like 5s")
+	}
+	if c.UpstreamNARHeaderTimeout <= 0 {
+		return bad("upstream-nar-header-timeout", "must be a positive duration like 10s")
 	}
 	if c.CacheDir == "" && len(c.Upstreams) > 0 {
 		return bad("cache-dir", "must be set when mirroring upstreams")

@@ -63,6 +63,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Var(&upstreamList{dst: &c.Upstreams}, "upstream", "upstream cache `URL` (repeatable, in order; none for no upstream)")
 	fs.Var(&list{dst: &c.TrustedPublicKeys}, "trusted-public-key", "public `KEY` trusted for every upstream (repeatable)")
 	fs.StringVar(&c.NetrcFile, "netrc-file", c.NetrcFile, "netrc `FILE` with upstream credentials")
+	fs.Var(&c.UpstreamLookupTimeout, "upstream-lookup-timeout", "how long one upstream narinfo request may take")
+	fs.Var(&c.UpstreamNARHeaderTimeout, "upstream-nar-header-timeout", "how long an upstream may take to start answering a NAR request")
 
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` for ACME certificates and account")
 	fs.Var(&list{dst: &c.TLSDomains}, "tls-domain", "host `NAME` to get a certificate for (repeatable)")

@@ -19,6 +19,11 @@ import (
 // maxAttempts bounds the upstreams tried for one NAR request.
 const maxAttempts = 3
 
+// maxTimeouts bounds the attempts of one NAR request that may end in a
+// timeout: one retry covers a hiccup, more only keep the client waiting
+// on an upstream that holds connections without answering.
+const maxTimeouts = 2
+
 func setNARHeaders(h http.Header) {
 	h.Set("Content-Type", "application/x-nix-nar")
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -67,6 +72,7 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 	ctx := r.Context()
 	var lastErr error
 	var lastUp string // the upstream of the failed attempt
+	timeouts := 0     // attempts that ended without response headers
 	for attempt := range maxAttempts {
 		e, err := m.entry(ctx, storeHash)
 		var ne *notExistError
@@ -96,19 +102,12 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 		if lastErr != nil && e.Upstream == lastUp && !errors.Is(lastErr, cache.ErrStorage) {
 			// The same upstream again (no other has the path, or the
 			// failure was transient): give it a moment.
-			select {
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			case <-ctx.Done():
-				return fmt.Errorf("nar %s: %w (after: %w)", name, context.Cause(ctx), lastErr)
+			if err := pause(ctx, time.Duration(attempt)*200*time.Millisecond); err != nil {
+				return fmt.Errorf("nar %s: %w (after: %w)", name, err, lastErr)
 			}
 		}
 		if r.Method == http.MethodHead {
-			h := w.Header()
-			setNARHeaders(h)
-			if size := fileSize(e.NarInfo); size > 0 {
-				h.Set("Content-Length", strconv.FormatUint(size, 10))
-			}
-			w.WriteHeader(http.StatusOK)
+			serveHead(w, e.NarInfo)
 			return nil
 		}
 		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, storeHash))
@@ -129,12 +128,41 @@ func (m *Mirror) fill(w http.ResponseWriter, r *http.Request, name, storeHash st
 			// bad bytes is now the last choice for the path, one that
 			// lacks the NAR is skipped, and the path is looked up again.
 			lastErr, lastUp = err, e.Upstream
+			if errors.Is(err, upstream.ErrTimeout) {
+				// Each try waited the whole header timeout: the client
+				// is not kept for more than maxTimeouts of them.
+				if timeouts++; timeouts >= maxTimeouts {
+					return fmt.Errorf("nar %s: %w", name, err)
+				}
+			}
 			continue
 		}
 		m.stream(w, r, name, n)
 		return nil
 	}
 	return fmt.Errorf("nar %s: %d attempts failed, last: %w", name, maxAttempts, lastErr)
+}
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// serveHead answers a HEAD request for a NAR that is not stored.
+func serveHead(w http.ResponseWriter, ni *narinfo.NarInfo) {
+	h := w.Header()
+	setNARHeaders(h)
+	if size := fileSize(ni); size > 0 {
+		h.Set("Content-Length", strconv.FormatUint(size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // entry returns the narinfo entry for a NAR request: the cached one unless

@@ -52,7 +52,7 @@ type Options struct {
 	// LookupTimeout bounds each narinfo and nix-cache-info request. 0: 5s.
 	LookupTimeout time.Duration
 	// NARHeaderTimeout bounds the wait for the response headers of a NAR
-	// request (the body has no deadline but the caller's context). 0: 30s.
+	// request (the body has no deadline but the caller's context). 0: 10s.
 	NARHeaderTimeout time.Duration
 	// Logger receives one line per NAR fetch and debug lines per narinfo.
 	// nil: slog.Default().
@@ -71,8 +71,10 @@ var ErrUnavailable = errors.New("upstream unavailable")
 var ErrTimeout = errors.New("upstream timed out")
 
 const (
-	defaultLookupTimeout    = 5 * time.Second
-	defaultNARHeaderTimeout = 30 * time.Second
+	defaultLookupTimeout = 5 * time.Second
+	// A CDN in front of a binary cache answers within a second or two,
+	// even for a NAR it must first fetch itself; longer means it is stuck.
+	defaultNARHeaderTimeout = 10 * time.Second
 	defaultPriority         = 50
 	// maxNarInfoSize bounds a narinfo read from an upstream. Its bulk is
 	// the References line, ~60-80 bytes a reference: a few hundred for

@@ -36,10 +36,12 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		ups[i] = upstream.Config{URL: u.URL, Priority: u.Priority, PublicKeys: u.PublicKeys, TokenFile: u.TokenFile, NetrcFile: u.NetrcFile}
 	}
 	set, err := upstream.New(ups, upstream.Options{
-		Trusted:    cfg.TrustedPublicKeys,
-		NetrcFile:  cfg.NetrcFile,
-		Logger:     log,
-		Registerer: reg,
+		Trusted:          cfg.TrustedPublicKeys,
+		NetrcFile:        cfg.NetrcFile,
+		LookupTimeout:    time.Duration(cfg.UpstreamLookupTimeout),
+		NARHeaderTimeout: time.Duration(cfg.UpstreamNARHeaderTimeout),
+		Logger:           log,
+		Registerer:       reg,
 	})
 	if err != nil {
 		return nil, &config.Error{Key: "upstream", Err: err}
