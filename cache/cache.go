@@ -55,6 +55,11 @@ type Options struct {
 	FlushInterval time.Duration
 	// HotNarInfos is the size of the in-memory narinfo LRU. Zero means 10000.
 	HotNarInfos int
+	// HotNarInfoBytes bounds the memory of that LRU too, as estimated from
+	// the narinfos held (text and parsed fields). Zero means 64 MiB, some
+	// 20,000 typical narinfos: HotNarInfos is the bound for those, this one
+	// for unusually large ones.
+	HotNarInfoBytes int64
 }
 
 func (o *Options) setDefaults() {
@@ -84,6 +89,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HotNarInfos == 0 {
 		o.HotNarInfos = 10000
+	}
+	if o.HotNarInfoBytes == 0 {
+		o.HotNarInfoBytes = 64 << 20
 	}
 }
 
@@ -146,7 +154,7 @@ func Open(opts Options) (*Cache, error) {
 		log:        opts.Logger,
 		narDir:     filepath.Join(opts.Dir, "nar"),
 		tmpDir:     filepath.Join(opts.Dir, "tmp"),
-		hot:        newHotNarInfos(opts.HotNarInfos),
+		hot:        newHotNarInfos(opts.HotNarInfos, opts.HotNarInfoBytes),
 		pending:    newPendingIndex(),
 		files:      make(map[string]*fileEntry),
 		fills:      make(map[string]*fill),

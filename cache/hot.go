@@ -7,12 +7,15 @@ import (
 )
 
 // hotNarInfos is a small LRU of parsed narinfos in front of the index, so
-// that hits for popular paths touch neither bbolt nor the parser.
+// that hits for popular paths touch neither bbolt nor the parser. It is
+// bounded by count and by estimated bytes.
 type hotNarInfos struct {
-	mu    sync.Mutex
-	max   int
-	order *list.List // front = most recent; values are *hotItem
-	items map[string]*list.Element
+	mu       sync.Mutex
+	max      int
+	maxBytes int64
+	bytes    int64      // estimated size of the entries held
+	order    *list.List // front = most recent; values are *hotItem
+	items    map[string]*list.Element
 	// gen counts the changes made by writers (put, remove): a read-through
 	// fill that began before one may hold what it replaced.
 	gen uint64
@@ -21,7 +24,28 @@ type hotNarInfos struct {
 type hotItem struct {
 	hashPart string
 	entry    *NarInfoEntry
+	size     int64 // entrySize(entry)
 	touched  int64 // last access handed to the index, UnixNano
+}
+
+// hotItemOverhead is a rough size of what every entry costs besides its
+// strings: the list element, map slot, structs and slice headers.
+const hotItemOverhead = 512
+
+// entrySize estimates the memory an entry holds: its served bytes plus the
+// parsed fields, which are copies of about the same text.
+func entrySize(e *NarInfoEntry) int64 {
+	n := hotItemOverhead + len(e.Raw) + len(e.Key) + len(e.Upstream) + len(e.UpstreamURL)
+	if ni := e.NarInfo; ni != nil {
+		n += len(ni.StorePath) + len(ni.URL) + len(ni.Compression) + len(ni.Deriver) + len(ni.System) + len(ni.CA)
+		for _, r := range ni.References {
+			n += len(r) + 16 // string header
+		}
+		for _, s := range ni.Sigs {
+			n += len(s) + 16
+		}
+	}
+	return int64(n)
 }
 
 // touchEvery is how stale a remembered access time may grow: eviction
@@ -29,8 +53,8 @@ type hotItem struct {
 // other lock than the LRU's.
 const touchEvery = int64(time.Minute)
 
-func newHotNarInfos(max int) *hotNarInfos {
-	return &hotNarInfos{max: max, order: list.New(), items: make(map[string]*list.Element)}
+func newHotNarInfos(max int, maxBytes int64) *hotNarInfos {
+	return &hotNarInfos{max: max, maxBytes: maxBytes, order: list.New(), items: make(map[string]*list.Element)}
 }
 
 // get returns the entry of hashPart, and whether its access at now is to
@@ -56,9 +80,7 @@ func (h *hotNarInfos) put(hashPart string, e *NarInfoEntry) {
 	defer h.mu.Unlock()
 	h.gen++
 	if el, ok := h.items[hashPart]; ok {
-		el.Value.(*hotItem).entry = e
-		h.order.MoveToFront(el)
-		return
+		h.removeLocked(el)
 	}
 	h.insertLocked(hashPart, e)
 }
@@ -77,13 +99,26 @@ func (h *hotNarInfos) fill(hashPart string, e *NarInfoEntry, gen uint64) {
 	h.insertLocked(hashPart, e)
 }
 
+// insertLocked adds an entry in front, then drops the least recently used
+// ones while over either bound. An entry larger than the byte bound on its
+// own is not kept at all.
 func (h *hotNarInfos) insertLocked(hashPart string, e *NarInfoEntry) {
-	h.items[hashPart] = h.order.PushFront(&hotItem{hashPart: hashPart, entry: e})
-	for h.order.Len() > h.max {
-		last := h.order.Back()
-		h.order.Remove(last)
-		delete(h.items, last.Value.(*hotItem).hashPart)
+	size := entrySize(e)
+	if size > h.maxBytes {
+		return
 	}
+	h.items[hashPart] = h.order.PushFront(&hotItem{hashPart: hashPart, entry: e, size: size})
+	h.bytes += size
+	for h.order.Len() > h.max || h.bytes > h.maxBytes {
+		h.removeLocked(h.order.Back())
+	}
+}
+
+func (h *hotNarInfos) removeLocked(el *list.Element) {
+	it := el.Value.(*hotItem)
+	h.order.Remove(el)
+	delete(h.items, it.hashPart)
+	h.bytes -= it.size
 }
 
 // remove forgets an entry a writer has just deleted from the index.
@@ -92,7 +127,6 @@ func (h *hotNarInfos) remove(hashPart string) {
 	defer h.mu.Unlock()
 	h.gen++
 	if el, ok := h.items[hashPart]; ok {
-		h.order.Remove(el)
-		delete(h.items, hashPart)
+		h.removeLocked(el)
 	}
 }
