@@ -22,6 +22,10 @@ const CacheNixosOrgKey = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGs
 // LetsEncrypt is the production ACME directory of Let's Encrypt.
 const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
 
+// maxNARHeaderTimeout is the cache's stall timeout (cache.Options), which
+// also ends a NAR request that has sent nothing.
+const maxNARHeaderTimeout = Duration(30 * time.Second)
+
 // Upstream is one upstream binary cache.
 type Upstream struct {
 	URL string `toml:"url"`
@@ -161,8 +165,10 @@ func (c *Config) Validate() error {
 	if c.UpstreamLookupTimeout <= 0 {
 		return bad("upstream-lookup-timeout", "must be a positive duration like 5s")
 	}
-	if c.UpstreamNARHeaderTimeout <= 0 {
-		return bad("upstream-nar-header-timeout", "must be a positive duration like 10s")
+	if c.UpstreamNARHeaderTimeout <= 0 || c.UpstreamNARHeaderTimeout > maxNARHeaderTimeout {
+		// Beyond the cache's stall timeout the download gives up first,
+		// and the upstream's back-off never learns of the silence.
+		return bad("upstream-nar-header-timeout", "must be a duration like 10s, at most %s", time.Duration(maxNARHeaderTimeout))
 	}
 	if c.CacheDir == "" && len(c.Upstreams) > 0 {
 		return bad("cache-dir", "must be set when mirroring upstreams")

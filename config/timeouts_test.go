@@ -30,10 +30,14 @@ func TestUpstreamTimeouts(t *testing.T) {
 		t.Errorf("upstream-nar-header-timeout: flag must win, got %v", got)
 	}
 
-	for _, key := range []string{"upstream-lookup-timeout", "upstream-nar-header-timeout"} {
-		_, err := load(t, "--"+key, "0s")
-		if err == nil || !strings.Contains(err.Error(), "--"+key) {
-			t.Errorf("--%s 0s: err = %v, want it named", key, err)
+	for _, args := range [][]string{
+		{"--upstream-lookup-timeout", "0s"},
+		{"--upstream-nar-header-timeout", "0s"},
+		{"--upstream-nar-header-timeout", "31s"},
+	} {
+		_, err := load(t, args...)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: err = %v, want it named", args, err)
 		}
 	}
 }

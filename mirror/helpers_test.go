@@ -60,6 +60,8 @@ type envOptions struct {
 	// upstreamDirs, when set, gives upstream i the cache folder
 	// upstreamDirs[i] instead of dir.
 	upstreamDirs []string
+	// narHeaderTimeout is the upstreams' NARHeaderTimeout; default 1s.
+	narHeaderTimeout time.Duration
 }
 
 func newEnvFromDir(t testing.TB, dir, publicKey string) *env {
@@ -95,8 +97,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.ups = append(e.ups, s)
 		cfgs = append(cfgs, upstream.Config{URL: s.URL, PublicKeys: []string{e.upKey.Public}})
 	}
+	if o.narHeaderTimeout == 0 {
+		o.narHeaderTimeout = time.Second
+	}
 	set, err := upstream.New(cfgs, upstream.Options{
-		Logger: testLogger(t), LookupTimeout: 2 * time.Second, NARHeaderTimeout: time.Second,
+		Logger: testLogger(t), LookupTimeout: 2 * time.Second, NARHeaderTimeout: o.narHeaderTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
