@@ -45,6 +45,16 @@ type Config struct {
 	Priority       int      `toml:"priority"`
 	LogLevel       string   `toml:"log-level"`
 
+	// MaxConnections caps open client connections; 0 sizes the cap from
+	// the open file limit.
+	MaxConnections int `toml:"max-connections"`
+	// MaxConnectionsPerIP caps the connections of one client address; 0
+	// means no cap.
+	MaxConnectionsPerIP int `toml:"max-connections-per-ip"`
+	// WriteStallTimeout drops a connection whose response makes no
+	// progress for this long; 0 never does.
+	WriteStallTimeout Duration `toml:"write-stall-timeout"`
+
 	CacheDir          string     `toml:"cache-dir"`
 	MaxSize           string     `toml:"max-size"` // "" means no limit
 	NegativeTTL       Duration   `toml:"negative-ttl"`
@@ -87,6 +97,10 @@ func Default() Config {
 		StateDir:          filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "private-nix-cache"),
 		ACMECA:            LetsEncrypt,
 		RFC2136KeyAlg:     "hmac-sha256",
+
+		// Nix opens at most http-connections (25) per host.
+		MaxConnectionsPerIP: 256,
+		WriteStallTimeout:   Duration(2 * time.Minute),
 	}
 }
 
@@ -143,6 +157,9 @@ func (c *Config) Validate() error {
 	default:
 		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
 	if _, err := c.MaxSizeBytes(); err != nil {
 		return err
 	}
@@ -184,6 +201,18 @@ func validateUpstreamURL(raw string) error {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("an upstream URL takes no query or fragment")
+	}
+	return nil
+}
+
+func (c *Config) validateLimits() error {
+	switch {
+	case c.MaxConnections < 0:
+		return bad("max-connections", "must not be negative")
+	case c.MaxConnectionsPerIP < 0:
+		return bad("max-connections-per-ip", "must not be negative")
+	case c.WriteStallTimeout < 0:
+		return bad("write-stall-timeout", "must not be negative")
 	}
 	return nil
 }
