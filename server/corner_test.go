@@ -105,3 +105,17 @@ func TestSuffixRange(t *testing.T) {
 		}
 	}
 }
+
+// A local path whose CA contradicts its NarHash is not signed and served.
+func TestLocalCAContradictionRefused(t *testing.T) {
+	st := &fakeStore{narBody: []byte("x")}
+	st.ca = "fixed:r:sha256:" + nix32((&fakeStore{narBody: []byte("y")}).narHash())
+	if rec := do(t, newTestServer(t, st), "GET", "/"+testHash+".narinfo"); rec.Code != 404 {
+		t.Errorf("contradicting CA: %d, want 404", rec.Code)
+	}
+	st = &fakeStore{narBody: []byte("x")}
+	st.ca = "fixed:r:sha256:" + nix32(st.narHash())
+	if rec := do(t, newTestServer(t, st), "GET", "/"+testHash+".narinfo"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "CA: fixed:r:") {
+		t.Errorf("matching CA: %d\n%s", rec.Code, rec.Body)
+	}
+}

@@ -103,6 +103,10 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 		Sigs:        append([]string(nil), pi.Sigs...),
 		CA:          pi.CA,
 	}
+	if err := ni.CheckCA(); err != nil {
+		l.log.Warn("local path not served", "hash", hashPart, "err", err)
+		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	}
 	narHash := nix32(pi.NarHash)
 	ni.URL = "nar/" + hashPart + "-" + narHash + ".nar"
 	if err := ni.Sign(l.keys...); err != nil {

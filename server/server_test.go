@@ -35,6 +35,8 @@ type fakeStore struct {
 	vanished bool
 	// malformed makes PathInfo fail as for an unusable database row.
 	malformed bool
+	// ca is the path's CA field.
+	ca string
 	// listingChunks, when set, is how many 1 KiB writes the listing makes.
 	listingChunks int
 }
@@ -54,7 +56,7 @@ func (f *fakeStore) PathInfo(_ context.Context, hashPart string) (*localstore.Pa
 	}
 	return &localstore.PathInfo{
 		Path: testPath, NarHash: f.narHash(), NarSize: uint64(len(f.narBody)),
-		References: []string{testHash + "-hello"}, Sigs: []string{"upstream-1:c2ln"},
+		References: []string{testHash + "-hello"}, Sigs: []string{"upstream-1:c2ln"}, CA: f.ca,
 	}, nil
 }
 
