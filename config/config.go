@@ -49,6 +49,16 @@ type Config struct {
 	Priority       int      `toml:"priority"`
 	LogLevel       string   `toml:"log-level"`
 
+	// MaxConnections caps open client connections; 0 sizes the cap from
+	// the open file limit.
+	MaxConnections int `toml:"max-connections"`
+	// MaxConnectionsPerIP caps the connections of one client address; 0
+	// means no cap.
+	MaxConnectionsPerIP int `toml:"max-connections-per-ip"`
+	// WriteStallTimeout drops a connection whose response makes no
+	// progress for this long; 0 never does.
+	WriteStallTimeout Duration `toml:"write-stall-timeout"`
+
 	CacheDir          string     `toml:"cache-dir"`
 	MaxSize           string     `toml:"max-size"` // "" means no limit
 	NegativeTTL       Duration   `toml:"negative-ttl"`
@@ -100,6 +110,9 @@ func Default() Config {
 
 		UpstreamLookupTimeout:    Duration(5 * time.Second),
 		UpstreamNARHeaderTimeout: Duration(10 * time.Second),
+		// Nix opens at most http-connections (25) per host.
+		MaxConnectionsPerIP: 256,
+		WriteStallTimeout:   Duration(2 * time.Minute),
 	}
 }
 
@@ -156,6 +169,9 @@ func (c *Config) Validate() error {
 	default:
 		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
 	if _, err := c.MaxSizeBytes(); err != nil {
 		return err
 	}
@@ -205,6 +221,18 @@ func validateUpstreamURL(raw string) error {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("an upstream URL takes no query or fragment")
+	}
+	return nil
+}
+
+func (c *Config) validateLimits() error {
+	switch {
+	case c.MaxConnections < 0:
+		return bad("max-connections", "must not be negative")
+	case c.MaxConnectionsPerIP < 0:
+		return bad("max-connections-per-ip", "must not be negative")
+	case c.WriteStallTimeout < 0:
+		return bad("write-stall-timeout", "must not be negative")
 	}
 	return nil
 }

@@ -112,6 +112,9 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{args: []string{"--upstream", "https://user:pw@x"}, want: "credentials"},
 		{args: []string{"--log-level", "loud"}, want: "--log-level"},
 		{args: []string{"--negative-ttl", "0s"}, want: "--negative-ttl"},
+		{args: []string{"--max-connections", "-1"}, want: "--max-connections"},
+		{args: []string{"--max-connections-per-ip", "-1"}, want: "--max-connections-per-ip"},
+		{args: []string{"--write-stall-timeout", "-1s"}, want: "--write-stall-timeout"},
 		{file: "listn = \"x\"\n", want: "unknown key listn"},
 		{file: "[[upstream]]\nurl = \"https://x\"\ntoken = \"t\"\n", want: "unknown key upstream.token"},
 		{args: []string{"stray"}, want: "unexpected argument"},
@@ -162,5 +165,23 @@ func TestModuleRenderedConfig(t *testing.T) {
 	}
 	if len(c.Upstreams) == 0 || len(c.SecretKeyFiles) == 0 {
 		t.Errorf("rendering lost settings: %+v", c)
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxConnections != 0 || c.MaxConnectionsPerIP != 256 || time.Duration(c.WriteStallTimeout) != 2*time.Minute {
+		t.Errorf("defaults: max %d, per ip %d, stall %v", c.MaxConnections, c.MaxConnectionsPerIP, c.WriteStallTimeout)
+	}
+	p := writeFile(t, "max-connections = 500\nmax-connections-per-ip = 20\nwrite-stall-timeout = \"30s\"\n")
+	c, err = load(t, "--config", p, "--max-connections-per-ip", "10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxConnections != 500 || c.MaxConnectionsPerIP != 10 || time.Duration(c.WriteStallTimeout) != 30*time.Second {
+		t.Errorf("from file and flag: max %d, per ip %d, stall %v", c.MaxConnections, c.MaxConnectionsPerIP, c.WriteStallTimeout)
 	}
 }

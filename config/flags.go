@@ -55,6 +55,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Var(&list{dst: &c.SecretKeyFiles}, "secret-key-file", "Nix secret signing key `FILE` (repeatable)")
 	fs.IntVar(&c.Priority, "priority", c.Priority, "Priority in nix-cache-info (lower wins)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "most client connections at once; 0: sized from the open file limit")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "most connections from one client address; 0: no cap")
+	fs.Var(&c.WriteStallTimeout, "write-stall-timeout", "drop a connection whose response makes no progress this long; 0: never")
 
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache and its index")
 	fs.StringVar(&c.MaxSize, "max-size", c.MaxSize, "evict down to this `SIZE` (e.g. 50GiB); empty: no limit")

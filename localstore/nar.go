@@ -130,22 +130,47 @@ func (d *dumper) regular(p string, fi fs.FileInfo) error {
 			return fmt.Errorf("%s: read: %w", p, err)
 		}
 	} else {
-		if err := d.flush(); err != nil {
+		if err := d.copyBody(p, f, size); err != nil {
 			return err
-		}
-		// The limit guards against a growing file; io.LimitedReader over
-		// an *os.File still takes the sendfile path of net.TCPConn.
-		n, err := io.CopyBuffer(d.w, io.LimitReader(f, size), d.bufForCopy())
-		d.written += n
-		if err != nil {
-			return err
-		}
-		if n != size {
-			return fmt.Errorf("%s: shrank from %d to %d bytes during dump", p, size, n)
 		}
 	}
 	d.pos += size
 	d.pad(int(size & 7))
+	return nil
+}
+
+// BodySkipper is a writer that discards the start of what it is given, such
+// as the bytes before a requested range. SkipBody(n) is asked before a file
+// body of n bytes and returns how many of them it takes as written unread,
+// so that a range near the end of a NAR does not read the files before it.
+type BodySkipper interface {
+	SkipBody(n int64) int64
+}
+
+// copyBody writes the size bytes of f after the framing already flushed.
+func (d *dumper) copyBody(p string, f *os.File, size int64) error {
+	if err := d.flush(); err != nil {
+		return err
+	}
+	var skipped int64
+	if sk, ok := d.w.(BodySkipper); ok {
+		if skipped = sk.SkipBody(size); skipped > 0 {
+			if _, err := f.Seek(skipped, io.SeekStart); err != nil {
+				return fmt.Errorf("%s: seek: %w", p, err)
+			}
+			d.written += skipped
+		}
+	}
+	// The limit guards against a growing file; io.LimitedReader over
+	// an *os.File still takes the sendfile path of net.TCPConn.
+	n, err := io.CopyBuffer(d.w, io.LimitReader(f, size-skipped), d.bufForCopy())
+	d.written += n
+	if err != nil {
+		return err
+	}
+	if n != size-skipped {
+		return fmt.Errorf("%s: shrank from %d to %d bytes during dump", p, size, skipped+n)
+	}
 	return nil
 }
 

@@ -25,8 +25,8 @@ type Store struct {
 // PathInfo is what the Nix database knows about a valid store path.
 type PathInfo struct {
 	Path             string        // /nix/store/<hash>-<name>
-	NarHash          *nixhash.Hash // never nil
-	NarSize          uint64        // 0 only in databases too old to record it
+	NarHash          *nixhash.Hash // never nil, always sha256
+	NarSize          uint64        // never 0
 	References       []string      // basenames, sorted; may include the path itself
 	Deriver          string        // basename of the .drv; "" when unknown
 	Sigs             []string      // "name:base64", as stored
@@ -70,8 +70,14 @@ func (s *Store) file(storePath string) string {
 	return s.root + storePath
 }
 
+// ErrMalformed is wrapped by PathInfo's error when the database row of a
+// path cannot make a narinfo: an undecodable or non-sha256 hash, or no
+// positive NAR size.
+var ErrMalformed = errors.New("malformed nix database row")
+
 // PathInfo looks up the valid path with the given hash part. The error wraps
-// fs.ErrNotExist when there is none, or when its files have been deleted.
+// fs.ErrNotExist when there is none, or when its files have been deleted,
+// and ErrMalformed when its row is unusable.
 func (s *Store) PathInfo(ctx context.Context, hashPart string) (*PathInfo, error) {
 	if !validHashPart(hashPart) {
 		return nil, invalid("hash part", hashPart)
@@ -97,13 +103,16 @@ func (s *Store) PathInfo(ctx context.Context, hashPart string) (*PathInfo, error
 	}
 
 	h, err := nixhash.ParseAny(hash, nil)
-	if err != nil {
-		return nil, fmt.Errorf("path info %s: nar hash %q: %w", info.Path, hash, err)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("path info %s: %w: nar hash %q: %v", info.Path, ErrMalformed, hash, err)
+	case h.Algo() != nixhash.SHA256:
+		return nil, fmt.Errorf("path info %s: %w: nar hash %q is not sha256", info.Path, ErrMalformed, hash)
+	case !narSize.Valid || narSize.Int64 <= 0:
+		return nil, fmt.Errorf("path info %s: %w: nar size %v", info.Path, ErrMalformed, narSize)
 	}
 	info.NarHash = &h.Hash
-	if narSize.Valid && narSize.Int64 > 0 {
-		info.NarSize = uint64(narSize.Int64)
-	}
+	info.NarSize = uint64(narSize.Int64)
 	info.RegistrationTime = time.Unix(regTime, 0)
 	if deriver.String != "" {
 		info.Deriver = filepath.Base(deriver.String)

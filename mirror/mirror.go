@@ -226,6 +226,12 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 		m.log.Warn("cannot mirror narinfo", "hash", hashPart, "upstream", found.Upstream.Name(), "err", err)
 		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, err)
 	}
+	if err := ni.CheckCA(); err != nil {
+		// Refused, not passed on unsigned by us: hosts trusting the
+		// upstream's key would still take it, and the cache would keep it.
+		m.log.Warn("narinfo refused", "hash", hashPart, "upstream", found.Upstream.Name(), "err", err)
+		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, err)
+	}
 	upstreamURL := ni.URL
 	ni.URL = URLPrefix + key
 	if len(m.keys) > 0 {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -19,20 +18,31 @@ func (s *Server) serveListing(w http.ResponseWriter, r *http.Request, hashPart s
 	if err != nil {
 		return err
 	}
-	// Built in memory so that a failure is still a clean error status.
-	var buf bytes.Buffer
-	if err := s.opts.Local.WriteListing(&buf, e.storePath); err != nil {
-		return err
-	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=300")
-	h.Set("Content-Length", itoa(int64(buf.Len())))
 	if r.Method == http.MethodHead {
+		if !s.opts.Local.Exists(e.storePath) {
+			return errNotFound
+		}
 		return nil
 	}
-	_, err = w.Write(buf.Bytes())
-	return ignoreClientGone(err)
+	// Streamed while the tree is walked, so that a listing of many files
+	// costs no memory; the status goes out with the first bytes, and a
+	// failure before them is still a clean error status.
+	lw := &lateHeader{ResponseWriter: w, status: http.StatusOK}
+	err = s.opts.Local.WriteListing(lw, e.storePath)
+	switch {
+	case err == nil:
+		lw.send()
+		return nil
+	case !lw.sent:
+		return err
+	case r.Context().Err() == nil:
+		s.log.Warn("listing stream failed", "path", e.storePath, "err", err)
+	}
+	abort()
+	return nil
 }
 
 // serveLog answers /log/<drv basename> with the build log, decompressed.

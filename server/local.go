@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
+	"github.com/private-nix-cache/private-nix-cache/localstore"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -45,14 +47,15 @@ type localEntry struct {
 type localNarInfos struct {
 	store LocalStore
 	keys  []signature.SecretKey
+	log   *slog.Logger
 
 	mu      sync.RWMutex
 	entries map[string]*localEntry
 	misses  map[string]int64 // hash part → unix nanoseconds until which it is a miss
 }
 
-func newLocalNarInfos(store LocalStore, keys []signature.SecretKey) *localNarInfos {
-	return &localNarInfos{store: store, keys: keys, entries: make(map[string]*localEntry), misses: make(map[string]int64)}
+func newLocalNarInfos(store LocalStore, keys []signature.SecretKey, log *slog.Logger) *localNarInfos {
+	return &localNarInfos{store: store, keys: keys, log: log, entries: make(map[string]*localEntry), misses: make(map[string]int64)}
 }
 
 // get returns the entry of hashPart, or fs.ErrNotExist. A remembered entry
@@ -78,6 +81,12 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 		l.forget(hashPart)
 	}
 	pi, err := l.store.PathInfo(ctx, hashPart)
+	if errors.Is(err, localstore.ErrMalformed) {
+		// A 500 would make Nix stop asking this cache for anything: the
+		// path is "not here", and the database is worth a look.
+		l.log.Warn("local path not served", "hash", hashPart, "err", err)
+		err = fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		l.rememberMiss(hashPart, now+int64(missTTL))
 	}
@@ -93,6 +102,10 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 		Deriver:     pi.Deriver,
 		Sigs:        append([]string(nil), pi.Sigs...),
 		CA:          pi.CA,
+	}
+	if err := ni.CheckCA(); err != nil {
+		l.log.Warn("local path not served", "hash", hashPart, "err", err)
+		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
 	}
 	narHash := nix32(pi.NarHash)
 	ni.URL = "nar/" + hashPart + "-" + narHash + ".nar"

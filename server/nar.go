@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io/fs"
 	"net/http"
 	"strings"
 
@@ -94,27 +95,53 @@ func (s *Server) serveLocalNAR(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Content-Range", rng.contentRange(size))
 	}
 	h.Set("Content-Length", itoa(length))
-	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
+		if !s.opts.Local.Exists(e.storePath) {
+			s.local.forget(ref.hashPart)
+			return errNotFound
+		}
+		w.WriteHeader(status)
 		return nil
 	}
+	return s.writeLocalNAR(w, r, e, rng, status)
+}
 
-	out := http.ResponseWriter(w)
+// writeLocalNAR writes the body of a local NAR answer whose headers are set.
+func (s *Server) writeLocalNAR(w http.ResponseWriter, r *http.Request, e *localEntry, rng *byteRange, status int) error {
+	lw := &lateHeader{ResponseWriter: w, status: status}
+	out := http.ResponseWriter(lw)
 	var rw *rangeWriter
 	if rng != nil {
-		rw = &rangeWriter{ResponseWriter: w, skip: rng.start, remain: rng.length}
+		rw = &rangeWriter{ResponseWriter: lw, skip: rng.start, remain: rng.length}
 		out = rw
 	}
 	n, err := s.opts.Local.WriteNAR(out, e.storePath)
 	if rw != nil && errors.Is(err, errRangeDone) {
 		return nil
 	}
-	if err != nil || (rw == nil && n != size) || (rw != nil && rw.remain != 0) {
-		if r.Context().Err() == nil {
-			s.log.Warn("nar stream failed", "path", e.storePath, "written", n, "size", size, "err", err)
-		}
-		s.local.forget(ref.hashPart)
-		abort()
+	size := int64(e.narSize)
+	if err == nil && (rw == nil && n == size || rw != nil && rw.remain == 0) {
+		return nil
 	}
+	s.local.forget(hashPartOf(e.storePath))
+	if !lw.sent {
+		// Nothing went out yet: the path vanished (or never read), which
+		// clients take as "not here" and move on.
+		lw.unsent()
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return errNotFound
+		}
+		return err
+	}
+	if r.Context().Err() == nil {
+		s.log.Warn("nar stream failed", "path", e.storePath, "written", n, "size", size, "err", err)
+	}
+	abort()
 	return nil
+}
+
+// hashPartOf returns the hash part of a /nix/store path.
+func hashPartOf(storePath string) string {
+	base := storePath[strings.LastIndexByte(storePath, '/')+1:]
+	return base[:min(len(base), narinfo.HashPartLen)]
 }

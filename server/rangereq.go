@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/private-nix-cache/private-nix-cache/localstore"
 )
 
 // byteRange is one satisfiable range of a body.
@@ -58,6 +60,17 @@ var errRangeDone = errors.New("range written")
 type rangeWriter struct {
 	http.ResponseWriter
 	skip, remain int64
+}
+
+var _ localstore.BodySkipper = (*rangeWriter)(nil)
+
+// SkipBody takes as written, unread, the part of a file body of n bytes
+// that lies before the range (see localstore.BodySkipper): a range near the
+// end of a NAR then reads only the files it covers.
+func (w *rangeWriter) SkipBody(n int64) int64 {
+	k := min(w.skip, n)
+	w.skip -= k
+	return k
 }
 
 func (w *rangeWriter) Write(p []byte) (int, error) {

@@ -79,7 +79,7 @@ func New(opts Options) *Server {
 		metrics: newHTTPMetrics(opts.Registerer),
 	}
 	if opts.Local != nil {
-		s.local = newLocalNarInfos(opts.Local, opts.Keys)
+		s.local = newLocalNarInfos(opts.Local, opts.Keys, opts.Logger)
 	}
 	s.router = s.routes()
 	return s

@@ -30,6 +30,15 @@ type fakeStore struct {
 	queries  int
 	failNAR  bool
 	logsText string
+	// vanished makes WriteNAR and WriteListing fail before their first
+	// byte, as for a path deleted since its narinfo was served.
+	vanished bool
+	// malformed makes PathInfo fail as for an unusable database row.
+	malformed bool
+	// ca is the path's CA field.
+	ca string
+	// listingChunks, when set, is how many 1 KiB writes the listing makes.
+	listingChunks int
 }
 
 func (f *fakeStore) narHash() *nixhash.Hash {
@@ -39,18 +48,24 @@ func (f *fakeStore) narHash() *nixhash.Hash {
 
 func (f *fakeStore) PathInfo(_ context.Context, hashPart string) (*localstore.PathInfo, error) {
 	f.queries++
+	if f.malformed {
+		return nil, fmt.Errorf("path info %s: %w: nar size 0", hashPart, localstore.ErrMalformed)
+	}
 	if hashPart != testHash || f.gone {
 		return nil, fs.ErrNotExist
 	}
 	return &localstore.PathInfo{
 		Path: testPath, NarHash: f.narHash(), NarSize: uint64(len(f.narBody)),
-		References: []string{testHash + "-hello"}, Sigs: []string{"upstream-1:c2ln"},
+		References: []string{testHash + "-hello"}, Sigs: []string{"upstream-1:c2ln"}, CA: f.ca,
 	}, nil
 }
 
 func (f *fakeStore) Exists(string) bool { return !f.gone }
 
 func (f *fakeStore) WriteNAR(w io.Writer, _ string) (int64, error) {
+	if f.vanished {
+		return 0, fmt.Errorf("write nar: %w", fs.ErrNotExist)
+	}
 	body := f.narBody
 	if f.failNAR {
 		body = body[:len(body)/2]
@@ -63,6 +78,12 @@ func (f *fakeStore) WriteNAR(w io.Writer, _ string) (int64, error) {
 }
 
 func (f *fakeStore) WriteListing(w io.Writer, _ string) error {
+	if f.vanished {
+		return fmt.Errorf("list: %w", fs.ErrNotExist)
+	}
+	if f.listingChunks > 0 {
+		return writeChunks(w, f.listingChunks)
+	}
 	_, err := io.WriteString(w, `{"version":1,"root":{"type":"regular","size":5}}`)
 	return err
 }

@@ -44,7 +44,14 @@ type proc struct {
 // printed when the test fails.
 func start(t testing.TB, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binPath, args...), done: make(chan struct{})}
+	return startCmd(t, exec.Command(binPath, args...))
+}
+
+// startCmd is start for a command that runs the binary some other way,
+// such as under prlimit.
+func startCmd(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -165,6 +165,7 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return &config.Error{Key: "listen", Err: err}
 	}
+	ln = limitConnections(ln, a.cfg, a.log)
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
 	if a.tls != nil {
