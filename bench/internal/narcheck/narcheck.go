@@ -43,7 +43,7 @@ func Verify(body io.Reader, compression string, narHash *nixhash.Hash, narSize u
 		return cr.n, fmt.Errorf("%w: %w", ErrTransport, cr.err)
 	}
 	if err != nil {
-		return cr.n, fmt.Errorf("%w: decompress %s: %v", ErrMismatch, compression, err)
+		return cr.n, fmt.Errorf("%w: decompress %s: %w", ErrMismatch, compression, err)
 	}
 	if uint64(n) != narSize {
 		return cr.n, fmt.Errorf("%w: NAR size %d, narinfo says %d", ErrMismatch, n, narSize)
