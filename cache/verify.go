@@ -15,7 +15,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/nixhash"
-	"github.com/ulikunitz/xz"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
 )
 
 // canDecode reports whether NAR files of this compression can be
@@ -29,12 +30,15 @@ func canDecode(compression string) bool {
 }
 
 // decoder decompresses r as the narinfo Compression says ("" is bzip2).
+// Every decoder's memory is bounded whatever the input asks for: xz
+// dictionaries and zstd windows are capped, gzip's window is 32 KiB and
+// bzip2's blocks at most 900 kB.
 func decoder(compression string, r io.Reader) (io.ReadCloser, error) {
 	switch compression {
 	case "none":
 		return io.NopCloser(r), nil
 	case "xz":
-		x, err := xz.NewReader(r)
+		x, err := boundedxz.NewReader(r)
 		if err != nil {
 			return nil, err
 		}

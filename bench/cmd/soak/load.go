@@ -117,7 +117,7 @@ func (t *tracker) add(f func(r *Result)) {
 // asks for narinfos (70% from a hot tenth of the items, else any item, so
 // first sights go on all along), narinfos of absent paths, and NARs, which
 // it verifies against the upstream's NarHash.
-func load(ctx context.Context, cfg settings, base string, items []item) *Result {
+func load(ctx context.Context, cfg settings, base string, items []item, hostile hostileItems) *Result {
 	t := &tracker{
 		res: &Result{ByKind: map[string]int64{}, Outcomes: map[string]map[string]int64{}, LatencyMs: map[string]latency{}},
 		lat: map[string][]time.Duration{}, narinfo: map[string]time.Time{}, nar: map[string]time.Time{}, examples: map[string]int{},
@@ -140,6 +140,7 @@ func load(ctx context.Context, cfg settings, base string, items []item) *Result 
 	defer cancel()
 	hot := max(len(items)/10, 1)
 	var wg sync.WaitGroup
+	t.hostileLoad(ctx, &wg, cfg, client, base, items, hostile)
 	for w := 0; w < cfg.conns; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -211,12 +212,19 @@ func errorKind(err error) string {
 }
 
 func (t *tracker) narInfo(ctx context.Context, client *http.Client, base string, it item) *narinfo.NarInfo {
+	return t.narInfoAs(ctx, client, base, it, "narinfo", t.narinfo)
+}
+
+// narInfoAs fetches and checks the narinfo of it, counting it as kind; served,
+// when not nil, records the first success (a later 404 or 5xx is then a
+// failure).
+func (t *tracker) narInfoAs(ctx context.Context, client *http.Client, base string, it item, kind string, served map[string]time.Time) *narinfo.NarInfo {
 	start := time.Now()
-	resp, kind, err := do(ctx, client, base+"/"+it.hashPart+".narinfo")
+	resp, failure, err := do(ctx, client, base+"/"+it.hashPart+".narinfo")
 	if resp == nil {
-		if kind != "" {
-			t.outcome("narinfo", kind, time.Since(start))
-			t.example("narinfo "+kind, err.Error())
+		if failure != "" {
+			t.outcome(kind, failure, time.Since(start))
+			t.example(kind+" "+failure, err.Error())
 		}
 		return nil
 	}
@@ -225,11 +233,11 @@ func (t *tracker) narInfo(ctx context.Context, client *http.Client, base string,
 	d := time.Since(start)
 	if err != nil {
 		if ctx.Err() == nil {
-			t.outcome("narinfo", errorKind(err), d)
+			t.outcome(kind, errorKind(err), d)
 		}
 		return nil
 	}
-	t.status("narinfo", resp.StatusCode, d, t.narinfo, it.hashPart, start, string(body))
+	t.status(kind, resp.StatusCode, d, served, it.hashPart, start, string(body))
 	if resp.StatusCode != http.StatusOK {
 		return nil
 	}
@@ -241,10 +249,12 @@ func (t *tracker) narInfo(ctx context.Context, client *http.Client, base string,
 	}
 	if err != nil {
 		t.add(func(r *Result) { r.WrongNarInfos++ })
-		t.example("wrong narinfo", fmt.Sprintf("%s: %v", it.hashPart, err))
+		t.example("wrong "+kind, fmt.Sprintf("%s: %v", it.hashPart, err))
 		return nil
 	}
-	t.served(t.narinfo, it.hashPart)
+	if served != nil {
+		t.served(served, it.hashPart)
+	}
 	return ni
 }
 

@@ -96,7 +96,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
-	if err := raiseFileLimit(cfg.conns); err != nil {
+	_, _, slowReaders := hostileCounts(cfg.quick)
+	if err := raiseFileLimit(cfg.conns + slowReaders); err != nil {
 		return 1, err
 	}
 	tmp, err := os.MkdirTemp("", "private-nix-cache-soak-")
@@ -131,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return 1, err
 	}
 	logf("soak: %d connections for %v against %s, %d upstream paths, faults on", cfg.conns, cfg.duration, base, len(up.items))
-	res := load(ctx, cfg, base, up.items)
+	res := load(ctx, cfg, base, up.items, up.hostile)
 	logf("soak: load over, %d requests; waiting for the server to settle", res.Requests)
 
 	// The clients have gone; stop the upstream too, which ends the
@@ -158,7 +159,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		Log: srv.LogTail(),
 	}
 	res.Settings = map[string]any{"connections": cfg.conns, "duration": cfg.duration.String(), "upstream_paths": len(up.items),
-		"nix_built": up.nixBuilt, "synthetic": cfg.synthetic, "max_size": cfg.maxSize, "faults": faultText(cfg.quick)}
+		"nix_built": up.nixBuilt, "synthetic": cfg.synthetic, "max_size": cfg.maxSize, "faults": faultText(cfg.quick),
+		"hostile": hostileText(cfg.quick)}
 
 	printSummary(stdout, res)
 	out := cfg.out

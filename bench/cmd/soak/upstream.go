@@ -32,6 +32,7 @@ type upstreamDir struct {
 	publicKey string
 	items     []item
 	nixBuilt  int
+	hostile   hostileItems
 }
 
 // prepareUpstream builds the upstream's cache folder: the Nix-built quick
@@ -40,36 +41,9 @@ type upstreamDir struct {
 // with one key.
 func prepareUpstream(ctx context.Context, cfg settings, tmp string, logf func(string, ...any)) (*upstreamDir, error) {
 	u := &upstreamDir{dir: filepath.Join(tmp, "upstream")}
-	var key signature.SecretKey
-	var sources []string
-	if nixAvailable() {
-		root, err := fixture.CacheRoot()
-		if err != nil {
-			return nil, err
-		}
-		fx, err := fixture.Get(ctx, root, quickFixture, logWriter{logf})
-		if err != nil {
-			return nil, err
-		}
-		b, err := os.ReadFile(fx.SecretKeyFile())
-		if err != nil {
-			return nil, err
-		}
-		if key, err = narinfo.ParseSecretKey(b); err != nil {
-			return nil, err
-		}
-		u.publicKey = fx.PublicKey
-		sources = append(sources, fx.Upstream())
-	} else {
-		logf("soak: Nix is not installed; the upstream holds generated paths only")
-		sec, pub, err := narinfo.GenerateKey("soak-upstream-1", crand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		if key, err = narinfo.ParseSecretKey([]byte(sec)); err != nil {
-			return nil, err
-		}
-		u.publicKey = pub
+	key, sources, err := upstreamKey(ctx, u, logf)
+	if err != nil {
+		return nil, err
 	}
 
 	start := time.Now()
@@ -125,7 +99,47 @@ func prepareUpstream(ctx context.Context, cfg settings, tmp string, logf func(st
 	sort.Slice(u.items, func(i, j int) bool { return u.items[i].hashPart < u.items[j].hashPart })
 	// Shuffle with the seed, so the hot set mixes kinds and sizes.
 	gen.Shuffle(len(u.items), func(i, j int) { u.items[i], u.items[j] = u.items[j], u.items[i] })
+	if err := addHostile(u, tmp, key, gen, cfg.quick); err != nil {
+		return nil, err
+	}
 	return u, nil
+}
+
+// upstreamKey returns the Nix-built fixture's key and folder when Nix is
+// installed, else a new key and no folder.
+func upstreamKey(ctx context.Context, u *upstreamDir, logf func(string, ...any)) (signature.SecretKey, []string, error) {
+	var key signature.SecretKey
+	var sources []string
+	if nixAvailable() {
+		root, err := fixture.CacheRoot()
+		if err != nil {
+			return key, nil, err
+		}
+		fx, err := fixture.Get(ctx, root, quickFixture, logWriter{logf})
+		if err != nil {
+			return key, nil, err
+		}
+		b, err := os.ReadFile(fx.SecretKeyFile())
+		if err != nil {
+			return key, nil, err
+		}
+		if key, err = narinfo.ParseSecretKey(b); err != nil {
+			return key, nil, err
+		}
+		u.publicKey = fx.PublicKey
+		sources = append(sources, fx.Upstream())
+	} else {
+		logf("soak: Nix is not installed; the upstream holds generated paths only")
+		sec, pub, err := narinfo.GenerateKey("soak-upstream-1", crand.Reader)
+		if err != nil {
+			return key, nil, err
+		}
+		if key, err = narinfo.ParseSecretKey([]byte(sec)); err != nil {
+			return key, nil, err
+		}
+		u.publicKey = pub
+	}
+	return key, sources, nil
 }
 
 // content is half random, half repeated text: compressible, not trivially.

@@ -11,7 +11,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/nixhash"
-	"github.com/ulikunitz/xz"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
 )
 
 // ErrTransport wraps a failure to read the body itself (a cut connection):
@@ -42,7 +43,7 @@ func Verify(body io.Reader, compression string, narHash *nixhash.Hash, narSize u
 		return cr.n, fmt.Errorf("%w: %w", ErrTransport, cr.err)
 	}
 	if err != nil {
-		return cr.n, fmt.Errorf("%w: decompress %s: %v", ErrMismatch, compression, err)
+		return cr.n, fmt.Errorf("%w: decompress %s: %w", ErrMismatch, compression, err)
 	}
 	if uint64(n) != narSize {
 		return cr.n, fmt.Errorf("%w: NAR size %d, narinfo says %d", ErrMismatch, n, narSize)
@@ -63,13 +64,14 @@ func decoder(r io.Reader, compression string) (io.Reader, func(), error) {
 	case "none":
 		return r, func() {}, nil
 	case "zstd":
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(1<<27))
 		if err != nil {
 			return nil, nil, err
 		}
 		return d, d.Close, nil
 	case "xz":
-		d, err := xz.NewReader(r)
+		d, err := boundedxz.NewReader(r)
 		if err != nil {
 			// The header is read at once: a cut there is a transport error.
 			if cr, ok := r.(*countingReader); ok && cr.err != nil {
