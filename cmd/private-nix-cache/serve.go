@@ -123,6 +123,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 func loadSecretKeys(files []string) ([]signature.SecretKey, error) {
 	var keys []signature.SecretKey
 	for _, f := range files {
+		if err := refusePublicKey("secret-key-file", f); err != nil {
+			return nil, err
+		}
 		b, err := config.ReadSecret("secret-key-file", f)
 		if err != nil {
 			return nil, err
