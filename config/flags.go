@@ -49,7 +49,7 @@ func (l *upstreamList) Set(v string) error {
 // Flags registers every setting on fs, writing into c when parsed. Parse
 // the flags after the file has been decoded into c so they win over it.
 func (c *Config) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Listen, "listen", c.Listen, "`ADDR` to listen on")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "`ADDR` to listen on: HOST:PORT or unix:/PATH")
 	fs.StringVar(&c.StoreRoot, "store-root", c.StoreRoot, "root `DIR` of the local Nix store")
 	fs.StringVar(&c.LocalStore, "local-store", c.LocalStore, "serve the local store: auto, true or false")
 	fs.Var(&list{dst: &c.SecretKeyFiles}, "secret-key-file", "Nix secret signing key `FILE` (repeatable)")

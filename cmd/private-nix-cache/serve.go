@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os/signal"
 	"strings"
@@ -164,9 +163,9 @@ func (a *app) run(ctx context.Context) error {
 		TLSConfig:         a.tls,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	ln, err := listen(a.cfg.Listen, a.log)
 	if err != nil {
-		return &config.Error{Key: "listen", Err: err}
+		return err
 	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
@@ -187,11 +186,13 @@ func (a *app) run(ctx context.Context) error {
 		}
 		servers = append(servers, redirect)
 	}
+	go notifySystemd(ctx, a.log) // every listener is up
 
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 		a.log.Info("shutting down")
+		notifyStopping()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
