@@ -46,6 +46,8 @@ type Config struct {
 	SecretKeyFiles []string `toml:"secret-key-file"`
 	Priority       int      `toml:"priority"`
 	LogLevel       string   `toml:"log-level"`
+	// AccessLog logs one line per request at info level; false logs none.
+	AccessLog bool `toml:"access-log"`
 
 	CacheDir          string     `toml:"cache-dir"`
 	MaxSize           string     `toml:"max-size"` // "" means no limit

@@ -55,6 +55,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Var(&list{dst: &c.SecretKeyFiles}, "secret-key-file", "Nix secret signing key `FILE` (repeatable)")
 	fs.IntVar(&c.Priority, "priority", c.Priority, "Priority in nix-cache-info (lower wins)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (method, path, status, bytes, duration)")
 
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache and its index")
 	fs.StringVar(&c.MaxSize, "max-size", c.MaxSize, "evict down to this `SIZE` (e.g. 50GiB); empty: no limit")

@@ -51,6 +51,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on /metrics; nil serves no /metrics.
 	Gatherer prometheus.Gatherer
+	// AccessLog receives one line per request; nil logs none.
+	AccessLog *slog.Logger
 }
 
 // Server answers the binary cache protocol.
@@ -61,6 +63,7 @@ type Server struct {
 	local     *localNarInfos
 	metrics   *httpMetrics
 	router    chi.Router
+	serve     http.HandlerFunc // the requests, through the access log if any
 }
 
 // New builds a Server from opts.
@@ -82,6 +85,10 @@ func New(opts Options) *Server {
 		s.local = newLocalNarInfos(opts.Local, opts.Keys)
 	}
 	s.router = s.routes()
+	s.serve = s.serveRequest
+	if opts.AccessLog != nil {
+		s.serve = logAccess(opts.AccessLog, s.serveRequest)
+	}
 	return s
 }
 
@@ -108,7 +115,9 @@ func (s *Server) routes() chi.Router {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
+
+func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request) {
 	if hashPart, ok := narInfoRequest(r); ok {
 		s.serveNarInfoDirect(w, r, hashPart)
 		return

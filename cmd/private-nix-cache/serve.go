@@ -97,6 +97,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	opts := server.Options{Keys: keys, Priority: cfg.Priority, Logger: log, Registerer: reg, Gatherer: reg}
+	if cfg.AccessLog {
+		opts.AccessLog = log
+	}
 	if local != nil {
 		a.closers = append(a.closers, local.Close)
 		opts.Local = local
