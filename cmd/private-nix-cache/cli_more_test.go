@@ -152,3 +152,10 @@ func recordedVersion(t *testing.T) (mod, rev string) {
 	}
 	return mod, rev
 }
+
+// The TOML the NixOS module renders must pass the check its build runs.
+func TestCheckConfigAcceptsModuleRendering(t *testing.T) {
+	if code, _, stderr := runCLI("check-config", filepath.Join("..", "..", "testdata", "module-rendered.toml")); code != 0 {
+		t.Errorf("module-rendered.toml: exit %d, %q", code, stderr)
+	}
+}
