@@ -51,6 +51,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on /metrics; nil serves no /metrics.
 	Gatherer prometheus.Gatherer
+	// UpstreamNames are shown on the landing page at /; nil shows none.
+	UpstreamNames []string
 	// AccessLog receives one line per request; nil logs none.
 	AccessLog *slog.Logger
 }
@@ -64,6 +66,8 @@ type Server struct {
 	metrics   *httpMetrics
 	router    chi.Router
 	serve     http.HandlerFunc // the requests, through the access log if any
+	// publicKeys are the public halves of Keys, for the landing page.
+	publicKeys []string
 }
 
 // New builds a Server from opts.
@@ -84,6 +88,9 @@ func New(opts Options) *Server {
 	if opts.Local != nil {
 		s.local = newLocalNarInfos(opts.Local, opts.Keys)
 	}
+	for _, k := range opts.Keys {
+		s.publicKeys = append(s.publicKeys, k.ToPublicKey().String())
+	}
 	s.router = s.routes()
 	s.serve = s.serveRequest
 	if opts.AccessLog != nil {
@@ -99,6 +106,7 @@ func (s *Server) routes() chi.Router {
 		r.Get(pattern, h)
 		r.Head(pattern, h)
 	}
+	get("/", s.handle(s.serveLanding))
 	get("/{file}", s.handle(s.serveTopLevel))
 	get("/nar/mirror/{name}", s.handle(s.serveMirrorNAR))
 	get("/nar/{name}", s.handle(s.serveLocalNAR))

@@ -100,6 +100,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if cfg.AccessLog {
 		opts.AccessLog = log
 	}
+	for _, u := range cfg.Upstreams {
+		opts.UpstreamNames = append(opts.UpstreamNames, u.URL)
+	}
 	if local != nil {
 		a.closers = append(a.closers, local.Close)
 		opts.Local = local
