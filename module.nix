@@ -25,7 +25,13 @@ let
   clientCfg = cfg.client;
 
   settingsFormat = pkgs.formats.toml { };
-  configFile = settingsFormat.generate "private-nix-cache.toml" cfg.settings;
+  renderedConfig = settingsFormat.generate "private-nix-cache-unchecked.toml" cfg.settings;
+  # The binary itself checks the file at build time: a bad key or value
+  # fails the system build, not the service start.
+  configFile = pkgs.runCommand "private-nix-cache.toml" { } ''
+    ${lib.getExe cfg.package} check-config ${renderedConfig}
+    cp ${renderedConfig} $out
+  '';
 
   name = "private-nix-cache";
   cacheNixosOrgKey = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
@@ -46,7 +52,13 @@ let
     };
   inStore = path: lib.hasPrefix "${builtins.storeDir}/" path || builtins.hasContext path;
 
-  static = tlsCfg.certFile != null || tlsCfg.keyFile != null;
+  # A certificate of security.acme (NixOS's own ACME client) is read in
+  # place, like a static one.
+  acmeHost = tlsCfg.useACMEHost;
+  acmeCert = config.security.acme.certs.${acmeHost};
+  certFile = if acmeHost != null then "${acmeCert.directory}/fullchain.pem" else tlsCfg.certFile;
+  keyFile = if acmeHost != null then "${acmeCert.directory}/key.pem" else tlsCfg.keyFile;
+  static = certFile != null || keyFile != null;
   acme = tlsCfg.enable && !static;
   dnsProvider = if acme then tlsCfg.dnsProvider else null;
 
@@ -70,22 +82,17 @@ let
         path = tlsCfg.rfc2136.keyPath;
       }
     ]
-    ++ optionals (tlsCfg.enable && static) [
-      {
-        credential = "tls-cert";
-        path = tlsCfg.certFile;
-      }
-      {
-        credential = "tls-key";
-        path = tlsCfg.keyFile;
-      }
-    ]
+    ++ lib.imap0 (i: path: {
+      credential = signKeyCredential i;
+      inherit path;
+    }) cfg.signKeyPaths
     ++ lib.imap0 (i: upstream: {
       credential = upstreamCredential i;
       path = upstream.tokenFile;
     }) cfg.upstreams
   );
   upstreamCredential = i: "upstream-${toString i}-token";
+  signKeyCredential = i: "sign-key-${toString i}";
 
   # Every path option, set or not, so that a store path is refused even
   # where the current settings would not load it.
@@ -114,7 +121,11 @@ let
   ++ lib.imap0 (i: upstream: {
     option = "upstreams.${toString i}.tokenFile";
     path = upstream.tokenFile;
-  }) cfg.upstreams;
+  }) cfg.upstreams
+  ++ lib.imap0 (i: path: {
+    option = "signKeyPaths.${toString i}";
+    inherit path;
+  }) cfg.signKeyPaths;
 
   optionalSetting = key: value: optionalAttrs (value != null) { ${key} = value; };
 
@@ -138,11 +149,12 @@ let
     state-dir = "/var/lib/${name}";
     upstream = lib.imap0 upstreamTable cfg.upstreams;
   }
-  // optionalAttrs (cfg.secretKeyPath != null) { secret-key-file = [ (credentialPath "secret-key") ]; }
+  // optionalAttrs (signKeyFiles != [ ]) { secret-key-file = signKeyFiles; }
   // optionalSetting "max-size" cfg.maxCacheSize
   // optionalAttrs (tlsCfg.enable && static) {
-    tls-cert-file = credentialPath "tls-cert";
-    tls-key-file = credentialPath "tls-key";
+    # Read in place, so that a renewal is picked up without a restart.
+    tls-cert-file = certFile;
+    tls-key-file = keyFile;
   }
   // optionalAttrs acme (
     {
@@ -164,6 +176,10 @@ let
     // optionalAttrs (tlsCfg.rfc2136.keyPath != null) { rfc2136-key-file = credentialPath "rfc2136-key"; }
   );
 
+  signKeyFiles =
+    optional (cfg.secretKeyPath != null) (credentialPath "secret-key")
+    ++ lib.imap0 (i: _: credentialPath (signKeyCredential i)) cfg.signKeyPaths;
+
   # Port of a "host:port" or ":port" listen address, or null.
   portOf =
     address:
@@ -182,6 +198,7 @@ let
   cacheDir = cfg.settings.cache-dir;
   stateDir = cfg.settings.state-dir;
   isManaged = base: dir: lib.hasPrefix "${base}/" dir;
+  acmeUnits = optional (tlsCfg.enable && acmeHost != null) "acme-${acmeHost}.service";
   ownDirs = optional (!isManaged "/var/cache" cacheDir) cacheDir ++ optional (!isManaged "/var/lib" stateDir) stateDir;
 
   upstreamModule = {
@@ -219,12 +236,11 @@ in
   options.services.private-nix-cache = {
     enable = mkEnableOption "private-nix-cache, a signing and mirroring Nix binary cache server";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.callPackage ./package.nix { };
-      defaultText = literalExpression "pkgs.callPackage ./package.nix { }";
-      description = "The private-nix-cache package to run.";
-    };
+    # pkgs.private-nix-cache where the overlay provides it, else this
+    # checkout's package.nix.
+    package = lib.mkPackageOption (
+      pkgs // { private-nix-cache = pkgs.private-nix-cache or (pkgs.callPackage ./package.nix { }); }
+    ) "private-nix-cache" { };
 
     hostName = mkOption {
       type = types.nullOr types.str;
@@ -263,6 +279,24 @@ in
         stay readable by root only; never copied into the Nix store.
         Without it, paths are served with the signatures they already have.
       '';
+    };
+
+    signKeyPaths = mkOption {
+      type = types.listOf secretPath;
+      default = [ ];
+      example = [ "/run/secrets/nix-serve-key-2" ];
+      description = ''
+        More signing keys, each signing every narinfo beside `secretKeyPath`:
+        for a key rotation, add the new key here, roll its public key out to the
+        clients, then make it `secretKeyPath` and drop the old one. Loaded with
+        `LoadCredential=`; never copied into the Nix store.
+      '';
+    };
+
+    watchdogSec = mkOption {
+      type = types.int;
+      default = 60;
+      description = "systemd restarts the service when it stops answering the watchdog for this many seconds; 0 turns the watchdog off.";
     };
 
     apiTokenPath = mkOption {
@@ -363,23 +397,49 @@ in
         };
       };
 
+      useACMEHost = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "cache.example.org";
+        description = ''
+          Serve the certificate NixOS's `security.acme.certs.<name>` obtains, read
+          in place through the certificate's group; renewals are picked up
+          without a restart (the certificate is reloaded when its files change).
+        '';
+      };
+
       certFile = mkOption {
         type = types.nullOr secretPath;
         default = null;
-        example = "/var/lib/acme/cache.example.org/fullchain.pem";
+        example = "/etc/ssl/cache.example.org/fullchain.pem";
         description = ''
-          Static certificate instead of ACME. Like `keyFile`, it is copied in at
-          service start (`LoadCredential=`): restart the unit after renewal, for
-          instance with `security.acme.certs.<name>.reloadServices`.
+          Static certificate instead of ACME, read in place by the service user
+          (grant it read access, for instance through `tls.group`): a renewed file
+          is picked up without a restart.
         '';
       };
 
       keyFile = mkOption {
         type = types.nullOr secretPath;
         default = null;
-        example = "/var/lib/acme/cache.example.org/key.pem";
-        description = "Private key of `certFile`.";
+        example = "/etc/ssl/cache.example.org/key.pem";
+        description = "Private key of `certFile`, read in place like it.";
       };
+
+      group = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "ssl-cert";
+        description = "Extra group of the service, to read `certFile` and `keyFile` (`useACMEHost` adds its certificate's group by itself).";
+      };
+    };
+
+    configFile = mkOption {
+      type = types.package;
+      readOnly = true;
+      default = configFile;
+      defaultText = literalExpression "the TOML of settings, checked by private-nix-cache check-config";
+      description = "The configuration file the service runs with, built from `settings` and checked by the binary at build time.";
     };
 
     settings = mkOption {
@@ -419,10 +479,16 @@ in
         type = types.bool;
         default = true;
         description = ''
-          Keep https://cache.nixos.org as a fallback after `url`. When false, the
-          substituter list is forced to `url` alone (other substituters defined
-          elsewhere are dropped too).
+          Keep the other substituters (https://cache.nixos.org among them) after
+          `url`. Only when false is the list forced to `url` alone.
         '';
+      };
+
+      connectTimeout = mkOption {
+        type = types.nullOr types.int;
+        default = null;
+        example = 5;
+        description = "Nix's `connect-timeout`, to fall through sooner to the next substituter while the server is down; null leaves Nix's setting alone.";
       };
     };
   };
@@ -448,6 +514,10 @@ in
           {
             assertion = (tlsCfg.certFile == null) == (tlsCfg.keyFile == null);
             message = "services.private-nix-cache: tls.certFile and tls.keyFile go together; set both or neither.";
+          }
+          {
+            assertion = acmeHost != null -> (tlsCfg.certFile == null && tlsCfg.keyFile == null);
+            message = "services.private-nix-cache: tls.useACMEHost and tls.certFile/tls.keyFile exclude each other; set one.";
           }
           {
             assertion = tlsCfg.dnsProvider == "cloudflare" -> cfg.apiTokenPath != null;
@@ -479,22 +549,37 @@ in
 
       networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall listenPorts;
 
+      security.acme.certs = mkIf (tlsCfg.enable && acmeHost != null) {
+        ${acmeHost}.reloadServices = [ "${name}.service" ];
+      };
+
       systemd.services.${name} = {
         description = "Private Nix binary cache";
-        wants = [ "network-online.target" ];
-        after = [ "network-online.target" ];
+        wants = [ "network-online.target" ] ++ acmeUnits;
+        after = [ "network-online.target" ] ++ acmeUnits;
         wantedBy = [ "multi-user.target" ];
+        # The cache on another disk: start only once it is mounted.
+        unitConfig.RequiresMountsFor = [ cacheDir ];
 
         serviceConfig = {
-          ExecStart = "${cfg.package}/bin/private-nix-cache serve --config ${configFile}";
+          # READY=1 once it listens; WATCHDOG=1 while it runs.
+          Type = "notify";
+          WatchdogSec = toString cfg.watchdogSec;
+          ExecStart = "${lib.getExe cfg.package} serve --config ${configFile}";
+          # The certificate is reloaded when its files change: a reload
+          # (security.acme's reloadServices) has nothing left to do.
+          ExecReload = "${pkgs.coreutils}/bin/true";
           Restart = "on-failure";
           RestartSec = "5s";
+          # ~@resources keeps Go from raising its own file limit.
+          LimitNOFILE = 65536;
 
           # A fixed system user rather than DynamicUser=, so that a cacheDir
           # outside /var/cache (another disk) keeps a stable owner. The Nix
           # database, store and build logs are world-readable: no group needed.
           User = name;
           Group = name;
+          SupplementaryGroups = optional (tlsCfg.enable && acmeHost != null) acmeCert.group ++ optional (tlsCfg.group != null) tlsCfg.group;
           LoadCredential = map (s: "${s.credential}:${s.path}") secrets;
 
           CacheDirectory = optional (isManaged "/var/cache" cacheDir) (lib.removePrefix "/var/cache/" cacheDir);
@@ -525,6 +610,8 @@ in
           ProtectClock = true;
           ProtectHostname = true;
           ProtectProc = "invisible";
+          ProcSubset = "pid";
+          PrivateMounts = true;
           LockPersonality = true;
           MemoryDenyWriteExecute = true;
           RestrictNamespaces = true;
@@ -540,6 +627,7 @@ in
           SystemCallFilter = [
             "@system-service"
             "~@privileged"
+            "~@resources"
           ];
           SystemCallErrorNumber = "EPERM";
         };
@@ -550,13 +638,12 @@ in
       nix.settings = {
         # Nix orders substituters by the Priority of their nix-cache-info
         # (this server says 30, cache.nixos.org 40); listing it first too
-        # keeps the intent plain in nix.conf.
+        # keeps the intent plain in nix.conf. The others stay, unless asked.
         substituters =
           if clientCfg.keepCacheNixosOrg then lib.mkBefore [ clientCfg.url ] else lib.mkForce [ clientCfg.url ];
         trusted-public-keys = [ clientCfg.publicKey ];
-        # Fall through quickly to the next substituter when the server is down.
-        connect-timeout = mkDefault 5;
-      };
+      }
+      // optionalAttrs (clientCfg.connectTimeout != null) { connect-timeout = clientCfg.connectTimeout; };
     })
   ];
 }

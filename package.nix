@@ -26,7 +26,7 @@ buildGoModule {
   };
 
   # NAR hash of `go mod vendor`; kept current by .ci/check-vendor-hash (--fix).
-  vendorHash = "sha256-xmRSYLf3ovdEhopUnBA9JYeD2RiGunahQMDYJ3XrbS8=";
+  vendorHash = "sha256-GZAOJaSYlaVBvgLSq46yNlIMOljJrTuIttTiEkLsj4E=";
 
   subPackages = [ "cmd/private-nix-cache" ];
 

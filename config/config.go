@@ -42,12 +42,16 @@ type Upstream struct {
 // Config is every setting of the server. The zero value is not useful:
 // start from Default.
 type Config struct {
+	// Listen is HOST:PORT, or unix:/PATH for a socket a local reverse
+	// proxy connects to. A socket systemd passes (LISTEN_FDS) wins over it.
 	Listen         string   `toml:"listen"`
 	StoreRoot      string   `toml:"store-root"`
 	LocalStore     string   `toml:"local-store"` // auto, true or false
 	SecretKeyFiles []string `toml:"secret-key-file"`
 	Priority       int      `toml:"priority"`
 	LogLevel       string   `toml:"log-level"`
+	// AccessLog logs one line per request at info level; false logs none.
+	AccessLog bool `toml:"access-log"`
 
 	// MaxConnections caps open client connections; 0 sizes the cap from
 	// the open file limit.
@@ -153,8 +157,8 @@ func (c *Config) MaxSizeBytes() (int64, error) {
 
 // Validate checks what can be checked without touching files.
 func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return bad("listen", "%q is not HOST:PORT", c.Listen)
+	if err := validateListen(c.Listen); err != nil {
+		return err
 	}
 	switch c.LocalStore {
 	case "auto", "true", "false":
@@ -201,6 +205,20 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.HTTPRedirectListen); err != nil {
 			return bad("http-redirect-listen", "%q is not HOST:PORT", c.HTTPRedirectListen)
 		}
+	}
+	return nil
+}
+
+// validateListen accepts HOST:PORT or unix:/ABSOLUTE/PATH.
+func validateListen(addr string) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if !filepath.IsAbs(path) {
+			return bad("listen", "%q: a unix socket takes an absolute path (unix:/run/…/sock)", addr)
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return bad("listen", "%q is not HOST:PORT or unix:/PATH", addr)
 	}
 	return nil
 }

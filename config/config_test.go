@@ -108,6 +108,7 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{args: []string{"--local-store", "maybe"}, want: "--local-store"},
 		{args: []string{"--max-size", "lots"}, want: "--max-size"},
 		{args: []string{"--listen", "nowhere"}, want: "--listen"},
+		{args: []string{"--listen", "unix:run/sock"}, want: "absolute path"},
 		{args: []string{"--upstream", "ftp://x"}, want: "--upstream"},
 		{args: []string{"--upstream", "https://user:pw@x"}, want: "credentials"},
 		{args: []string{"--log-level", "loud"}, want: "--log-level"},

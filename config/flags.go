@@ -49,7 +49,7 @@ func (l *upstreamList) Set(v string) error {
 // Flags registers every setting on fs, writing into c when parsed. Parse
 // the flags after the file has been decoded into c so they win over it.
 func (c *Config) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Listen, "listen", c.Listen, "`ADDR` to listen on")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "`ADDR` to listen on: HOST:PORT or unix:/PATH")
 	fs.StringVar(&c.StoreRoot, "store-root", c.StoreRoot, "root `DIR` of the local Nix store")
 	fs.StringVar(&c.LocalStore, "local-store", c.LocalStore, "serve the local store: auto, true or false")
 	fs.Var(&list{dst: &c.SecretKeyFiles}, "secret-key-file", "Nix secret signing key `FILE` (repeatable)")
@@ -58,6 +58,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "most client connections at once; 0: sized from the open file limit")
 	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "most connections from one client address; 0: no cap")
 	fs.Var(&c.WriteStallTimeout, "write-stall-timeout", "drop a connection whose response makes no progress this long; 0: never")
+	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (method, path, status, bytes, duration)")
 
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache and its index")
 	fs.StringVar(&c.MaxSize, "max-size", c.MaxSize, "evict down to this `SIZE` (e.g. 50GiB); empty: no limit")

@@ -102,7 +102,20 @@ let
     if m == null then throw "eval-test: unexpected ExecStart ${svc.ExecStart}" else builtins.head m;
   # The store path of a file is a hash of its text, so the file the unit is
   # started with holds exactly this (evaluation need not write the store).
-  renderedFile = config: builtins.toFile "private-nix-cache.toml" (toml.render config.services.private-nix-cache.settings);
+  renderedFile = config: builtins.toFile "private-nix-cache-unchecked.toml" (toml.render config.services.private-nix-cache.settings);
+  # The unit's config file is built by a script that has the binary check
+  # the rendered file, then copies it (the stub's runCommand keeps the script).
+  configChecked =
+    config: svc:
+    let
+      checked = config.services.private-nix-cache.configFile;
+      # As text: builtins.match refuses strings that refer to store paths.
+      file = builtins.unsafeDiscardStringContext (renderedFile config);
+      script = builtins.unsafeDiscardStringContext checked.script;
+    in
+    configFileOf svc == checked.outPath
+    && hasInfix "/bin/private-nix-cache check-config ${file}\n" script
+    && hasInfix "cp ${file} $out" script;
   rendered = toml.render bastion.services.private-nix-cache.settings;
 
   cloudflare = eval {
@@ -137,6 +150,35 @@ let
   };
 
   minimal = eval { services.private-nix-cache.enable = true; };
+
+  acmeHost = eval {
+    services.private-nix-cache = {
+      enable = true;
+      hostName = "cache.example.org";
+      port = 8443;
+      tls = {
+        enable = true;
+        useACMEHost = "cache.example.org";
+      };
+    };
+  };
+
+  rotating = eval {
+    services.private-nix-cache = {
+      enable = true;
+      secretKeyPath = "/run/secrets/old-key";
+      signKeyPaths = [ "/run/secrets/new-key" ];
+    };
+  };
+
+  clientWithOthers = eval {
+    nix.settings.substituters = [ "https://nix-community.cachix.org" ];
+    services.private-nix-cache.client = {
+      enable = true;
+      url = "https://cache.example.org";
+      publicKey = serverKey;
+    };
+  };
 
   client = eval {
     services.private-nix-cache.client = {
@@ -187,10 +229,16 @@ let
     SystemCallFilter = [
       "@system-service"
       "~@privileged"
+      "~@resources"
     ];
     SystemCallArchitectures = "native";
     UMask = "0077";
     Restart = "on-failure";
+    ProcSubset = "pid";
+    PrivateMounts = true;
+    Type = "notify";
+    WatchdogSec = "60";
+    LimitNOFILE = 65536;
   };
   pick = names: attrs: lib.getAttrs names attrs;
 
@@ -266,7 +314,8 @@ let
         }
       ];
     })
-    (expect "bastion config file is the TOML of settings" (configFileOf bastionSvc) (renderedFile bastion))
+    (expectTrue "bastion config file is the TOML of settings, checked by the binary" (configChecked bastion bastionSvc))
+    (expect "bastion waits for its cache's mount" bastionUnit.unitConfig.RequiresMountsFor [ "/var/cache/private-nix-cache" ])
     (expectTrue "bastion config names no secret source" (!hasInfix "/run/secrets" rendered))
 
     # --- Cloudflare, unprivileged port, cache on another disk ---
@@ -309,7 +358,8 @@ let
       tmpfiles = [ "d /srv/nix-cache 0700 private-nix-cache private-nix-cache - -" ];
     })
     (expect "cloudflare firewall stays closed" cloudflare.networking.firewall.allowedTCPPorts [ ])
-    (expect "cloudflare config file is the TOML of settings" (configFileOf cloudflareSvc) (renderedFile cloudflare))
+    (expectTrue "cloudflare config file is the TOML of settings, checked by the binary" (configChecked cloudflare cloudflareSvc))
+    (expect "cloudflare waits for the disk of its cache" cloudflare.systemd.services.private-nix-cache.unitConfig.RequiresMountsFor [ "/srv/nix-cache" ])
 
     # --- static certificate ---
     (expectAssertions "static certificate has no failed assertions" staticCert [ ])
@@ -317,8 +367,8 @@ let
       listen = "[::1]:8443";
       cache-dir = "/var/cache/private-nix-cache";
       state-dir = "/var/lib/private-nix-cache";
-      tls-cert-file = "${creds}/tls-cert";
-      tls-key-file = "${creds}/tls-key";
+      tls-cert-file = "/var/lib/acme/cache.example.org/fullchain.pem";
+      tls-key-file = "/var/lib/acme/cache.example.org/key.pem";
       upstream = [
         {
           url = "https://cache.nixos.org";
@@ -326,10 +376,52 @@ let
         }
       ];
     })
-    (expect "static certificate LoadCredential" staticCert.systemd.services.private-nix-cache.serviceConfig.LoadCredential [
-      "tls-cert:/var/lib/acme/cache.example.org/fullchain.pem"
-      "tls-key:/var/lib/acme/cache.example.org/key.pem"
-    ])
+    (expect "static certificate read in place, not copied in" staticCert.systemd.services.private-nix-cache.serviceConfig.LoadCredential [ ])
+
+    # --- a certificate of security.acme ---
+    (expectAssertions "useACMEHost has no failed assertions" acmeHost [ ])
+    (expect "useACMEHost settings" (pick [ "tls-cert-file" "tls-key-file" ] acmeHost.services.private-nix-cache.settings) {
+      tls-cert-file = "/var/lib/acme/cache.example.org/fullchain.pem";
+      tls-key-file = "/var/lib/acme/cache.example.org/key.pem";
+    })
+    (expect "useACMEHost reads through the certificate's group, reloads on renewal" {
+      inherit (acmeHost.systemd.services.private-nix-cache.serviceConfig) SupplementaryGroups LoadCredential;
+      inherit (acmeHost.systemd.services.private-nix-cache) after;
+      reload = acmeHost.security.acme.certs."cache.example.org".reloadServices;
+    } {
+      SupplementaryGroups = [ "acme" ];
+      LoadCredential = [ ];
+      after = [ "network-online.target" "acme-cache.example.org.service" ];
+      reload = [ "private-nix-cache.service" ];
+    })
+    (expectAssertions "useACMEHost and certFile together"
+      (broken {
+        services.private-nix-cache.hostName = "cache.example.org";
+        services.private-nix-cache.tls = {
+          enable = true;
+          useACMEHost = "cache.example.org";
+          certFile = "/etc/ssl/c.pem";
+          keyFile = "/etc/ssl/k.pem";
+        };
+      })
+      [ "tls.useACMEHost and tls.certFile/tls.keyFile exclude each other" ]
+    )
+
+    # --- key rotation ---
+    (expect "signKeyPaths sign beside secretKeyPath" {
+      inherit (rotating.systemd.services.private-nix-cache.serviceConfig) LoadCredential;
+      inherit (rotating.services.private-nix-cache.settings) secret-key-file;
+    } {
+      LoadCredential = [
+        "secret-key:/run/secrets/old-key"
+        "sign-key-0:/run/secrets/new-key"
+      ];
+      secret-key-file = [ "${creds}/secret-key" "${creds}/sign-key-0" ];
+    })
+    (expectAssertions "sign key in the store"
+      (broken { services.private-nix-cache.signKeyPaths = [ "${builtins.storeDir}/00000000000000000000000000000000-k" ]; })
+      [ "services.private-nix-cache.signKeyPaths.0" ]
+    )
 
     # --- defaults ---
     (expect "minimal settings" minimal.services.private-nix-cache.settings {
@@ -372,7 +464,23 @@ let
       serverKey
       cacheNixosOrgKey
     ])
-    (expect "client connect-timeout" client.nix.settings.connect-timeout 5)
+    (expectTrue "client sets no connect-timeout unless asked" (!(client.nix.settings ? connect-timeout)))
+    (expect "client connectTimeout when asked"
+      (eval {
+        services.private-nix-cache.client = {
+          enable = true;
+          url = "https://cache.example.org";
+          publicKey = serverKey;
+          connectTimeout = 5;
+        };
+      }).nix.settings.connect-timeout
+      5
+    )
+    (expect "client keeps substituters defined elsewhere, after its own" clientWithOthers.nix.settings.substituters [
+      "https://cache.example.org"
+      "https://nix-community.cachix.org"
+      "https://cache.nixos.org/"
+    ])
     (expect "client without cache.nixos.org" clientOnly.nix.settings.substituters [
       "https://cache.example.org"
     ])

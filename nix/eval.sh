@@ -21,7 +21,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--write]" >&2; exit 2 ;;
 esac
 
-for f in "$root"/module.nix "$root"/package.nix "$root"/nix/*.nix; do
+for f in "$root"/module.nix "$root"/package.nix "$root"/flake.nix "$root"/nix/*.nix; do
   nix-instantiate --parse "$f" >/dev/null || { echo "FAIL: $f does not parse" >&2; exit 1; }
 done
 echo "parse: ok"
@@ -53,6 +53,8 @@ run() {
 }
 
 passed=$(run passed)
+flake=$(nix-instantiate --eval --strict --json "$root/nix/flake-eval.nix" --arg lib "import (/. + \"$lib_dir\")")
+passed=$(jq -c -s 'add' <<<"$passed $flake")
 echo "$passed" | jq -r '.[] | if test("not checked") then "skip \(.)" else "ok   \(.)" end'
 echo "eval: $(echo "$passed" | jq '[.[] | select(test("not checked") | not)] | length') checks passed"
 

@@ -46,6 +46,17 @@ let
         goModuleArgs = args;
       };
 
+    coreutils = fakeDerivation "coreutils" { };
+
+    # Writes the build script itself as the output, so that tests can read
+    # what the build would run.
+    runCommand =
+      name: _env: script:
+      fakeDerivation name { inherit script; }
+      // {
+        outPath = "${builtins.storeDir}/${builtins.substring 0 32 (builtins.hashString "sha256" script)}-${name}";
+      };
+
     callPackage = lib.callPackageWith pkgs;
   };
 in

@@ -109,6 +109,32 @@ in
       default = { };
     };
 
+    # What the module reads and sets of NixOS's ACME client.
+    security.acme.certs = mkOption {
+      type = types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              directory = mkOption {
+                type = types.str;
+                default = "/var/lib/acme/${name}";
+              };
+              group = mkOption {
+                type = types.str;
+                default = "acme";
+              };
+              reloadServices = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+            };
+          }
+        )
+      );
+      default = { };
+    };
+
     nix.settings = mkOption {
       type = types.submodule {
         freeformType = types.attrsOf nixConfAtom;

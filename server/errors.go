@@ -7,7 +7,13 @@ import (
 	"net/http"
 	"strconv"
 	"syscall"
+
+	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
+
+// UpstreamHeader says, on a 404, that the upstreams could not be asked
+// (unreachable, timed out) rather than that none has the path.
+const UpstreamHeader = "X-Private-Nix-Cache-Upstream"
 
 var (
 	errNotFound   = fs.ErrNotExist
@@ -51,6 +57,11 @@ func writeError(w http.ResponseWriter, err error) (int, int) {
 		code = se.HTTPStatus()
 	case errors.Is(err, fs.ErrNotExist):
 		code = http.StatusNotFound
+		if errors.Is(err, upstream.ErrUnavailable) {
+			// Not a miss: say so to whoever debugs a build that did not
+			// substitute (Nix itself only sees the 404).
+			w.Header().Set(UpstreamHeader, "unavailable")
+		}
 	case errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
 	case errors.Is(err, context.Canceled):

@@ -51,6 +51,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on /metrics; nil serves no /metrics.
 	Gatherer prometheus.Gatherer
+	// UpstreamNames are shown on the landing page at /; nil shows none.
+	UpstreamNames []string
+	// AccessLog receives one line per request; nil logs none.
+	AccessLog *slog.Logger
 }
 
 // Server answers the binary cache protocol.
@@ -61,6 +65,9 @@ type Server struct {
 	local     *localNarInfos
 	metrics   *httpMetrics
 	router    chi.Router
+	serve     http.HandlerFunc // the requests, through the access log if any
+	// publicKeys are the public halves of Keys, for the landing page.
+	publicKeys []string
 }
 
 // New builds a Server from opts.
@@ -81,7 +88,14 @@ func New(opts Options) *Server {
 	if opts.Local != nil {
 		s.local = newLocalNarInfos(opts.Local, opts.Keys, opts.Logger)
 	}
+	for _, k := range opts.Keys {
+		s.publicKeys = append(s.publicKeys, k.ToPublicKey().String())
+	}
 	s.router = s.routes()
+	s.serve = s.serveRequest
+	if opts.AccessLog != nil {
+		s.serve = logAccess(opts.AccessLog, s.serveRequest)
+	}
 	return s
 }
 
@@ -92,6 +106,7 @@ func (s *Server) routes() chi.Router {
 		r.Get(pattern, h)
 		r.Head(pattern, h)
 	}
+	get("/", s.handle(s.serveLanding))
 	get("/{file}", s.handle(s.serveTopLevel))
 	get("/nar/mirror/{name}", s.handle(s.serveMirrorNAR))
 	get("/nar/{name}", s.handle(s.serveLocalNAR))
@@ -108,7 +123,9 @@ func (s *Server) routes() chi.Router {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
+
+func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request) {
 	if hashPart, ok := narInfoRequest(r); ok {
 		s.serveNarInfoDirect(w, r, hashPart)
 		return

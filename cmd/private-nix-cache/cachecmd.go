@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/dustin/go-humanize"
 
@@ -36,8 +39,28 @@ func cacheDirFlags(name, args string, argv []string, stderr io.Writer, extra fun
 			c.CacheDir = dir
 		}
 	}
+	if err := requireCache(c.CacheDir); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
+
+// requireCache refuses a directory that holds no cache index: opening one
+// would create an empty cache, and a mistyped --cache-dir would then
+// "succeed" with nothing checked or freed.
+func requireCache(dir string) error {
+	index := filepath.Join(dir, cacheIndexFile)
+	if _, err := os.Stat(index); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return usageError{fmt.Errorf("--cache-dir: %s holds no cache (no %s)", dir, cacheIndexFile)}
+		}
+		return usageError{fmt.Errorf("--cache-dir: %w", err)}
+	}
+	return nil
+}
+
+// cacheIndexFile is the index cache.Open keeps in its directory.
+const cacheIndexFile = "index.db"
 
 // gc evicts least recently used NARs down to a size, now.
 func gc(args []string, stdout, stderr io.Writer) error {

@@ -10,9 +10,6 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 const usage = `usage: private-nix-cache COMMAND [flags]
 
 commands:
@@ -20,7 +17,8 @@ commands:
   keygen    NAME SECRETFILE PUBLICFILE: make a signing key pair
   gc        evict the NAR cache down to a size now
   verify    re-hash every cached NAR, delete bad ones
-  version   print the version
+  check-config FILE: load and validate a TOML config, touching no file it names
+  version   print the version and VCS revision (also --version)
 
 "private-nix-cache COMMAND --help" shows the flags of a command.
 `
@@ -32,7 +30,7 @@ func main() {
 // run returns the exit code: 0 ok, 1 failure, 2 bad usage or settings.
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	if len(args) > 0 && args[0] != "" && (args[0][0] != '-' || topLevelFlag(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -45,9 +43,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = gc(args, stdout, stderr)
 	case "verify":
 		err = verify(args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "private-nix-cache", version)
-	case "help", "-h", "--help":
+	case "check-config":
+		err = checkConfig(args, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "private-nix-cache: unknown command %q\n\n%s", cmd, usage)
@@ -83,12 +83,39 @@ func exitCode(err error, stderr io.Writer) int {
 // failedError is a run that worked but found a problem (verify found bad NARs).
 type failedError struct{ error }
 
+// topLevelFlag reports the flags that stand for a command rather than
+// for serve's flags: the program's own help and version.
+func topLevelFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "--version", "-version":
+		return true
+	}
+	return false
+}
+
 func newFlagSet(name, args string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: private-nix-cache %s %s\n\nflags:\n", name, args)
-		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "usage: private-nix-cache %s %s\n", name, args)
+		if about := commandHelp[name]; about != "" {
+			fmt.Fprintf(stderr, "\n%s\n", about)
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(stderr, "\nflags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
+}
+
+// commandHelp says what each command does, under its usage line.
+var commandHelp = map[string]string{
+	"serve":        "Serve the local store and mirror upstream caches.",
+	"keygen":       "Write a signing key pair in Nix's format: SECRETFILE (0600) for --secret-key-file,\nPUBLICFILE for the clients' trusted-public-keys. NAME is usually HOST-1. Neither file may exist.",
+	"gc":           "Evict least recently used NARs down to a size now.",
+	"verify":       "Re-hash every cached NAR; bad ones are removed and make the exit code 1.",
+	"check-config": "Load and validate a TOML config as serve would, without opening the files it names.",
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os/signal"
 	"strings"
@@ -98,6 +97,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	opts := server.Options{Keys: keys, Priority: cfg.Priority, Logger: log, Registerer: reg, Gatherer: reg}
+	if cfg.AccessLog {
+		opts.AccessLog = log
+	}
+	for _, u := range cfg.Upstreams {
+		opts.UpstreamNames = append(opts.UpstreamNames, u.URL)
+	}
 	if local != nil {
 		a.closers = append(a.closers, local.Close)
 		opts.Local = local
@@ -123,6 +128,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 func loadSecretKeys(files []string) ([]signature.SecretKey, error) {
 	var keys []signature.SecretKey
 	for _, f := range files {
+		if err := refusePublicKey("secret-key-file", f); err != nil {
+			return nil, err
+		}
 		b, err := config.ReadSecret("secret-key-file", f)
 		if err != nil {
 			return nil, err
@@ -161,9 +169,9 @@ func (a *app) run(ctx context.Context) error {
 		TLSConfig:         a.tls,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	ln, err := listen(a.cfg.Listen, a.log)
 	if err != nil {
-		return &config.Error{Key: "listen", Err: err}
+		return err
 	}
 	ln = limitConnections(ln, a.cfg, a.log)
 	servers := []*http.Server{srv}
@@ -185,11 +193,13 @@ func (a *app) run(ctx context.Context) error {
 		}
 		servers = append(servers, redirect)
 	}
+	go notifySystemd(ctx, a.log) // every listener is up
 
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 		a.log.Info("shutting down")
+		notifyStopping()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

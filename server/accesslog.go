@@ -1,0 +1,36 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// CacheOutcomeHeader is the response header a handler may set to say how
+// the cache answered (such as HIT, MISS or LOCAL); the access log repeats it.
+const CacheOutcomeHeader = "X-Cache"
+
+// logAccess serves r through next and writes one line for it to log: what
+// was asked, how it was answered, how long it took.
+func logAccess(log *slog.Logger, next func(http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status()),
+				slog.Int64("bytes", sw.written),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("remote", r.RemoteAddr),
+			}
+			if outcome := w.Header().Get(CacheOutcomeHeader); outcome != "" {
+				attrs = append(attrs, slog.String("cache", outcome))
+			}
+			// A panic (a cut NAR) is logged too, then goes on to net/http.
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		}()
+		next(sw, r)
+	}
+}
