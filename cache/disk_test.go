@@ -44,15 +44,35 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 		t.Fatalf("too big for the disk: stored %v, %v, %v", stored, err, derr)
 	}
 
-	// Unknown size: the disk fills up during the download, which fails
-	// as a storage error (not the upstream's fault) and is cleaned up.
+	// Unknown size: the disk fills up during the download, which stops
+	// storing (a storage error, not the upstream's fault) and is cleaned
+	// up; its client goes on without storing and gets the whole file.
 	// (Compressed: an uncompressed file's size is NarSize, always known.)
 	unsized := makeBlob(t, 3<<20, "zstd", false)
-	got, _, err, derr = fetchAll(t, c, unsized, &fakeSource{data: unsized.file, chunk: 64 << 10, length: -1})
-	if err == nil || !errors.Is(derr, ErrStorage) {
-		t.Fatalf("disk full during download: read %d bytes, %v, %v", len(got), err, derr)
+	src := &fakeSource{data: unsized.file, chunk: 64 << 10, length: -1}
+	spec, done := specFor(unsized, src)
+	n, err := c.OpenNAR(context.Background(), unsized.key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = readAllNAR(t, n)
+	n.Close()
+	if err != nil || !bytes.Equal(got, unsized.file) {
+		t.Fatalf("disk full during download: read %d of %d bytes, %v", len(got), len(unsized.file), err)
+	}
+	if derr := done.wait(t); !errors.Is(derr, ErrStorage) {
+		t.Fatalf("disk full during download: %v, want ErrStorage", derr)
+	}
+	if derr := done.wait(t); derr != nil {
+		t.Fatalf("the stream that took over: %v", derr)
+	}
+	if offs := src.fetched(); len(offs) != 2 || offs[1] == 0 {
+		t.Errorf("upstream asked from %v, want 0 then where the file stopped", offs)
 	}
 	assertNotStored(t, c, unsized.key)
+	if tmp := tmpFiles(t, c); len(tmp) != 0 {
+		t.Errorf("temp files left: %v", tmp)
+	}
 	// The next request is streamed without trying to store.
 	got, stored, err, derr = fetchAll(t, c, unsized, &fakeSource{data: unsized.file, length: -1})
 	if err != nil || derr != nil || stored || !bytes.Equal(got, unsized.file) {
