@@ -73,11 +73,11 @@ type fill struct {
 
 type fillState struct {
 	started, eof, verified, done bool
-	size, written                        int64
-	path                                 string
-	mem                                  []byte
-	err                                  error
-	notify                               <-chan struct{}
+	size, written                int64
+	path                         string
+	mem                          []byte
+	err                          error
+	notify                       <-chan struct{}
 }
 
 func (f *fill) state() fillState {
