@@ -22,8 +22,8 @@ import (
 //     its own check alone.
 //
 // The download itself never waits for its check before its last byte, and
-// followers have every byte but the last meanwhile (all of them as soon
-// as FileHash matches), so a queued check delays no transfer.
+// followers have every byte but the last meanwhile, so a queued check
+// delays only the last byte.
 // Pass-through streams are not counted: their client sets their pace.
 type checkSlots struct {
 	ready  chan struct{}

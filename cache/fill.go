@@ -17,10 +17,9 @@ type FillSpec struct {
 	Compression string
 	// FileHash and FileSize describe the file as stored, when known (nil, 0
 	// otherwise). The narinfo signature does not cover them, so a file is
-	// stored only once decompressed and checked against NarHash and
-	// NarSize, which it covers. FileHash and FileSize are checked as the
-	// bytes arrive; when they match, followers get the last byte without
-	// waiting for the (possibly slower) NarHash check.
+	// served whole or stored only once decompressed and checked against
+	// NarHash and NarSize, which it covers. FileHash and FileSize are
+	// checked as the bytes arrive, to fail a bad file early.
 	FileHash *nixhash.Hash
 	FileSize uint64
 	// NarHash and NarSize describe the decompressed NAR. A compression that
@@ -40,7 +39,9 @@ type FillSpec struct {
 	// error before any reader sees it, or with nil once the file is
 	// committed (readers may have had every byte since it verified). It
 	// is not called for hits, nor for a pass-through stream whose client
-	// left.
+	// left. When the temp file refuses a write, it is called with that
+	// error (ErrStorage), then once more for each follower that goes on as
+	// a pass-through stream.
 	Done func(err error)
 }
 
@@ -64,7 +65,6 @@ type fill struct {
 	size     int64  // expected bytes, -1 when unknown
 	written  int64
 	eof      bool // the upstream body ended (not yet verified)
-	fileOK   bool // FileHash and FileSize matched: followers may have the last byte
 	verified bool // NarHash and NarSize matched: the bytes are good, whatever the commit does
 	done     bool // committed (err nil) or failed
 	err      error
@@ -72,18 +72,18 @@ type fill struct {
 }
 
 type fillState struct {
-	started, eof, fileOK, verified, done bool
-	size, written                        int64
-	path                                 string
-	mem                                  []byte
-	err                                  error
-	notify                               <-chan struct{}
+	started, eof, verified, done bool
+	size, written                int64
+	path                         string
+	mem                          []byte
+	err                          error
+	notify                       <-chan struct{}
 }
 
 func (f *fill) state() fillState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fillState{f.started, f.eof, f.fileOK, f.verified, f.done, f.size, f.written, f.path, f.mem, f.err, f.notify}
+	return fillState{f.started, f.eof, f.verified, f.done, f.size, f.written, f.path, f.mem, f.err, f.notify}
 }
 
 // readErr is the error readers get: none once the bytes verified, even if
@@ -170,93 +170,19 @@ func (f *fill) download() error {
 	defer body.Close()
 	size := body.size
 	f.update(func() { f.started, f.size = true, size })
-
-	// A second reader of the bytes decompresses them, beside the download
-	// or after it (checkNar), and checks NarHash and NarSize, the signed
-	// fields: nothing is committed without them, and the download never
-	// waits for it before its last byte.
-	r, err := f.join(ctx, true)
+	check, err := f.startCheck(ctx, size)
 	if err != nil {
 		return err
 	}
-	nar := &narCheck{ch: make(chan error, 1)}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer r.Close()
-		nar.ch <- f.checkNar(ctx, r)
-	}()
-	var fileHash interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-	if f.spec.FileHash != nil {
-		if fileHash, err = newHash(f.spec.FileHash); err != nil {
-			return fmt.Errorf("%w: FileHash: %w", ErrVerify, err)
-		}
-	}
-
-	bufSize := 256 << 10
-	if f.inMemory {
-		bufSize = min(bufSize, cap(f.mem)+1) // +1: an overlong body shows
-	}
-	buf := make([]byte, bufSize)
-	mem := f.mem
-	limit := size
-	if limit < 0 {
-		limit = maxFileSize(f.spec)
-	}
-	var written int64
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if limit >= 0 && written+int64(n) > limit {
-				return fmt.Errorf("%w: upstream sent more than %d bytes for a NAR of %d", ErrVerify, limit, f.spec.NarSize)
-			}
-			if mem != nil {
-				mem = append(mem, buf[:n]...) // within its capacity: readers keep their view
-			} else if _, err := f.w.Write(buf[:n]); err != nil {
-				return err
-			}
-			if fileHash != nil {
-				fileHash.Write(buf[:n])
-			}
-			written += int64(n)
-			c.m.fetched.Add(float64(n))
-			f.update(func() {
-				f.written = written
-				if mem != nil {
-					f.mem = mem
-				}
-			})
-			// A NAR that fails to decode fails the download at once.
-			if _, err := nar.poll(); errors.Is(err, ErrVerify) {
-				return err
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return rerr
-		}
+	if err := f.copyBody(body, check); err != nil {
+		return err
 	}
 	f.update(func() { f.eof = true })
-	if fileHash != nil {
-		if err := checkDigest("FileHash", f.spec.FileHash, fileHash.Sum(nil)); err != nil {
-			return err
-		}
-		// Nix checks NarHash itself, so followers need not wait for a
-		// decompression that may be slower than the download (xz). Should
-		// NarHash then fail, followers still reading are cut, and nothing
-		// is stored.
-		if _, err := nar.poll(); err != nil {
-			return narCheckFailed(ctx, err)
-		}
-		f.update(func() { f.fileOK = true })
-	}
-	if err := nar.wait(ctx); err != nil {
-		return narCheckFailed(ctx, err)
+	// Followers have every byte but the last meanwhile; Nix would catch a
+	// file whose FileHash matched and NarHash did not, but only a NAR that
+	// verified may ever be served whole.
+	if err := check.verify(ctx); err != nil {
+		return err
 	}
 	// Readers may have the last byte now; the commit's fsyncs are for the
 	// cache alone. Readers joining meanwhile follow the file under its
@@ -269,11 +195,76 @@ func (f *fill) download() error {
 			return err
 		}
 		f.w = w
-		if _, err := w.Write(mem); err != nil {
+		if _, err := w.Write(f.mem); err != nil {
 			return err
 		}
 	}
 	return f.w.commit(false, func(final string) { f.update(func() { f.path = final }) })
+}
+
+// startCheck starts checking the file of f: a second reader of its bytes
+// decompresses them, beside the download or after it (checkNar), and
+// checks NarHash and NarSize: nothing is served whole or committed
+// without them, and the download never waits for it before its last byte.
+func (f *fill) startCheck(ctx context.Context, size int64) (*fileCheck, error) {
+	check, err := newFileCheck(f.spec, size)
+	if err != nil {
+		return nil, err
+	}
+	r, err := f.join(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	f.c.wg.Add(1)
+	go func() {
+		defer f.c.wg.Done()
+		defer r.Close()
+		check.nar.ch <- f.checkNar(ctx, r)
+	}()
+	return check, nil
+}
+
+// errTempWrite marks a download whose temp file refused a write (disk
+// full, quota, read-only, I/O error): its followers go on as pass-through
+// streams from where the file stopped (NAR.handOver).
+var errTempWrite = errors.New("temp file refused a write")
+
+// copyBody writes the upstream body into the temp file or memory, through
+// check, and tells followers of every step.
+func (f *fill) copyBody(body io.Reader, check *fileCheck) error {
+	bufSize := 256 << 10
+	if f.inMemory {
+		bufSize = min(bufSize, cap(f.mem)+1) // +1: an overlong body shows
+	}
+	buf := make([]byte, bufSize)
+	mem := f.mem
+	var written int64
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if err := check.add(buf[:n]); err != nil {
+				return err
+			}
+			if mem != nil {
+				mem = append(mem, buf[:n]...) // within its capacity: readers keep their view
+			} else if _, err := f.w.Write(buf[:n]); err != nil {
+				return fmt.Errorf("%w: %w", errTempWrite, err)
+			}
+			written += int64(n)
+			f.update(func() {
+				f.written = written
+				if mem != nil {
+					f.mem = mem
+				}
+			})
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
 }
 
 // narCheckFailed says whom to blame when the NarHash check failed: the

@@ -61,8 +61,10 @@ func (n *NAR) Wait() error {
 	}
 	for {
 		st := n.fill.state()
-		if err := st.readErr(); err != nil {
+		if err := n.fillErr(&st); err != nil {
 			return err
+		} else if n.pass != nil {
+			return n.pass.start()
 		}
 		if st.started || st.done {
 			return nil
@@ -91,10 +93,11 @@ func (n *NAR) Size() int64 {
 }
 
 // Read follows the download: it returns bytes as soon as they are written,
-// holds back the last byte of a known size until the file is verified
-// (FileHash and FileSize when the narinfo has them, else NarHash and
-// NarSize; never the commit that follows), and returns the download's error (never a silent short read)
-// when it fails, also when NarHash fails after FileHash matched.
+// holds back the last byte until the file is verified (NarHash and
+// NarSize, whatever FileHash says; never the commit that follows), and
+// returns the download's error (never a silent short read) when it fails.
+// When the temp file refuses a write, the reader goes on as a pass-through
+// stream from where the file stopped.
 func (n *NAR) Read(p []byte) (int, error) {
 	switch {
 	case n.pass != nil:
@@ -107,30 +110,18 @@ func (n *NAR) Read(p []byte) (int, error) {
 	}
 	for {
 		st := n.fill.state()
-		if err := st.readErr(); err != nil {
+		if err := n.fillErr(&st); err != nil {
 			return 0, err
+		} else if n.pass != nil {
+			return n.pass.Read(p)
 		}
 		limit := st.written
-		end := st.done || st.fileOK || st.verified || (n.internal && st.eof)
-		if !end && st.size >= 0 && limit >= st.size {
-			limit = st.size - 1 // the last byte waits for verification
+		end := st.done || st.verified || (n.internal && st.eof)
+		if !end && limit > 0 && (st.size < 0 || limit >= st.size) {
+			limit-- // the last byte waits for verification
 		}
 		if n.pos < limit {
-			m := min(int64(len(p)), limit-n.pos)
-			if st.mem != nil {
-				k := copy(p[:m], st.mem[n.pos:])
-				n.pos += int64(k)
-				return k, nil
-			}
-			k, err := n.file.ReadAt(p[:m], n.pos)
-			n.pos += int64(k)
-			if k > 0 {
-				return k, nil
-			}
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, fmt.Errorf("read %s: %w", n.fill.key, err)
+			return n.readAt(p, &st, limit)
 		}
 		if end {
 			return 0, io.EOF
@@ -141,6 +132,25 @@ func (n *NAR) Read(p []byte) (int, error) {
 			return 0, context.Cause(n.ctx)
 		}
 	}
+}
+
+// readAt reads what the download wrote from n.pos up to limit.
+func (n *NAR) readAt(p []byte, st *fillState, limit int64) (int, error) {
+	m := min(int64(len(p)), limit-n.pos)
+	if st.mem != nil {
+		k := copy(p[:m], st.mem[n.pos:])
+		n.pos += int64(k)
+		return k, nil
+	}
+	k, err := n.file.ReadAt(p[:m], n.pos)
+	n.pos += int64(k)
+	if k > 0 {
+		return k, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return 0, fmt.Errorf("read %s: %w", n.fill.key, err)
 }
 
 // Close releases the reader; it never cancels a download.

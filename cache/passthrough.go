@@ -2,17 +2,17 @@ package cache
 
 import (
 	"context"
-	"fmt"
-	"hash"
+	"errors"
 	"io"
 )
 
 // passthrough streams one upstream body to one client without storing it,
 // for when the cache cannot store (disk full or read-only, unverifiable
-// compression, too big). It still checks what it can, and holds back the
-// last byte until the check passes, so a bad file is an error, not a
-// short success. A body that breaks off is resumed from the bytes sent,
-// as a fill's is.
+// compression, too big), or no longer can (a fill whose temp file refused
+// a write, see handOver). It checks the file as a fill does (fileCheck),
+// and holds back the last byte until the check passes, so a bad file is
+// an error, not a short or whole success. A body that breaks off is
+// resumed from the bytes sent, as a fill's is.
 type passthrough struct {
 	c      *Cache
 	key    string
@@ -23,13 +23,10 @@ type passthrough struct {
 	cancel context.CancelCauseFunc
 
 	started bool
-	body    *resumingBody
+	body    io.ReadCloser
 	size    int64
-	n       int64
-
-	fileHash hash.Hash
-	narPipe  *io.PipeWriter
-	narCheck chan error
+	check   *fileCheck
+	skip    int64 // bytes of the file the client already had (a fill's follower)
 
 	held     byte
 	hasHeld  bool
@@ -37,14 +34,20 @@ type passthrough struct {
 	err      error
 }
 
-func (c *Cache) passthrough(ctx context.Context, key string, spec *FillSpec, why string) *NAR {
+func (c *Cache) newPassthrough(ctx context.Context, key string, spec *FillSpec, why string) *passthrough {
 	c.m.passthrough.Inc()
 	c.log.Debug("streaming nar without storing", "key", key, "why", why)
 	p := &passthrough{c: c, key: key, spec: spec, why: why, client: ctx, size: -1}
 	p.ctx, p.cancel = context.WithCancelCause(ctx)
-	return &NAR{ctx: ctx, pass: p}
+	return p
 }
 
+func (c *Cache) passthrough(ctx context.Context, key string, spec *FillSpec, why string) *NAR {
+	return &NAR{ctx: ctx, pass: c.newPassthrough(ctx, key, spec, why)}
+}
+
+// start opens the upstream body, once; it returns the error that ended
+// the stream, if any.
 func (p *passthrough) start() error {
 	if p.started {
 		return p.err
@@ -52,51 +55,55 @@ func (p *passthrough) start() error {
 	p.started = true
 	body, err := p.c.openResuming(p.ctx, p.key, p.spec)
 	if err != nil {
-		p.err = err
-		p.report(err)
+		p.fail(err)
 		return err
 	}
-	p.body, p.size = body, body.size
-	if p.spec.FileHash != nil {
-		if p.fileHash, err = newHash(p.spec.FileHash); err != nil {
-			p.err = fmt.Errorf("%w: FileHash: %w", ErrVerify, err)
-			return p.err
-		}
-	} else if canDecode(p.spec.Compression) {
-		pr, pw := io.Pipe()
-		p.narPipe, p.narCheck = pw, make(chan error, 1)
-		go func() {
-			err := verifyNar(p.spec, pr)
-			pr.CloseWithError(err)
-			p.narCheck <- err
-		}()
+	return p.begin(body, body.size)
+}
+
+// begin streams body, the file of size bytes (-1: unknown), from its start.
+func (p *passthrough) begin(body io.ReadCloser, size int64) error {
+	p.started, p.body, p.size = true, body, size // Close closes body
+	check, err := newFileCheck(p.spec, size)
+	if err != nil {
+		p.fail(err)
+		return err
+	}
+	p.check = check
+	if canDecode(p.spec.Compression) {
+		check.checkStream()
+	} else {
+		// NarHash cannot be checked here: FileHash, when there is one, is
+		// all there is (the file is never stored).
+		check.nar.ch <- nil
 	}
 	return nil
 }
 
-func (p *passthrough) report(err error) {
-	if p.spec.Done != nil && p.client.Err() == nil {
-		p.spec.Done(err)
-	}
-}
-
+// fail ends the stream with err: the upstream is told (bad bytes make it
+// the last choice for the path), and bad content is counted and logged as
+// a fill's is.
 func (p *passthrough) fail(err error) (int, error) {
 	p.err = err
-	if p.narPipe != nil {
-		p.narPipe.CloseWithError(err)
+	if p.check != nil {
+		p.check.abort(err)
 	}
-	p.report(err)
+	if p.client.Err() != nil {
+		return 0, err // the client left: nobody is to blame
+	}
+	if p.spec.Done != nil {
+		p.spec.Done(err)
+	}
+	if errors.Is(err, ErrVerify) {
+		p.c.m.verifyFailed.Inc()
+	}
+	p.c.log.Warn("nar stream failed", "key", p.key, "upstream", p.spec.Upstream, "err", err)
 	return 0, err
 }
 
 func (p *passthrough) Read(b []byte) (int, error) {
-	if !p.started {
-		if err := p.start(); err != nil {
-			return 0, err
-		}
-	}
-	if p.err != nil {
-		return 0, p.err
+	if err := p.start(); err != nil {
+		return 0, err
 	}
 	if p.finished {
 		if p.hasHeld && len(b) > 0 {
@@ -115,28 +122,20 @@ func (p *passthrough) Read(b []byte) (int, error) {
 		}
 		n, err := p.body.Read(b[off:])
 		if n > 0 {
-			chunk := b[off : off+n]
-			p.n += int64(n)
-			p.c.m.fetched.Add(float64(n))
-			if limit := p.limit(); limit >= 0 && p.n > limit {
-				return p.fail(fmt.Errorf("%w: upstream sent more than %d bytes for a NAR of %d", ErrVerify, limit, p.spec.NarSize))
+			if cerr := p.check.add(b[off : off+n]); cerr != nil {
+				return p.fail(cerr)
 			}
-			if p.fileHash != nil {
-				p.fileHash.Write(chunk)
-			}
-			if p.narPipe != nil {
-				if _, werr := p.narPipe.Write(chunk); werr != nil {
-					return p.fail(<-p.narCheck)
-				}
-			}
+			n = p.skipSent(b[off:], n)
 		}
 		total := off + n
 		if err == io.EOF {
-			if verr := p.finish(); verr != nil {
+			if verr := p.check.verify(p.ctx); verr != nil {
 				return p.fail(verr)
 			}
 			p.finished, p.hasHeld = true, false
-			p.report(nil)
+			if p.spec.Done != nil && p.client.Err() == nil {
+				p.spec.Done(nil)
+			}
 			return total, nil
 		}
 		if err != nil {
@@ -152,42 +151,24 @@ func (p *passthrough) Read(b []byte) (int, error) {
 	}
 }
 
-// finish checks the whole file once the body ended where its size says
-// (resumingBody makes sure of that).
-func (p *passthrough) finish() error {
-	if p.fileHash != nil {
-		if err := checkDigest("FileHash", p.spec.FileHash, p.fileHash.Sum(nil)); err != nil {
-			return err
-		}
+// skipSent drops, from the n bytes read into b, those the client already
+// had; it returns how many are left.
+func (p *passthrough) skipSent(b []byte, n int) int {
+	if p.skip == 0 {
+		return n
 	}
-	if p.narPipe != nil {
-		p.narPipe.Close()
-		select {
-		case err := <-p.narCheck:
-			return err
-		case <-p.ctx.Done():
-			return context.Cause(p.ctx)
-		}
-	}
-	return nil
+	d := int(min(p.skip, int64(n)))
+	p.skip -= int64(d)
+	return copy(b, b[d:n])
 }
 
 func (p *passthrough) Close() error {
 	p.cancel(context.Canceled)
-	if p.narPipe != nil {
-		p.narPipe.CloseWithError(io.ErrClosedPipe)
+	if p.check != nil {
+		p.check.abort(io.ErrClosedPipe)
 	}
 	if p.body != nil {
 		return p.body.Close()
 	}
 	return nil
-}
-
-// limit is the most bytes the file may have: its size when known, else a
-// bound from NarSize (maxFileSize), else -1.
-func (p *passthrough) limit() int64 {
-	if p.size >= 0 {
-		return p.size
-	}
-	return maxFileSize(p.spec)
 }

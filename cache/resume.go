@@ -32,12 +32,22 @@ type resumingBody struct {
 // openResuming asks the upstream for the file and checks the size it
 // announces against the narinfo.
 func (c *Cache) openResuming(ctx context.Context, key string, spec *FillSpec) (*resumingBody, error) {
-	r := &resumingBody{c: c, key: key, spec: spec, ctx: ctx}
-	body, err := r.open(0)
+	return c.openResumingAt(ctx, key, spec, 0)
+}
+
+// openResumingAt is openResuming for the file from offset on: the bytes
+// before it were read elsewhere.
+func (c *Cache) openResumingAt(ctx context.Context, key string, spec *FillSpec, offset int64) (*resumingBody, error) {
+	r := &resumingBody{c: c, key: key, spec: spec, ctx: ctx, read: offset}
+	body, err := r.open(offset)
 	if err != nil {
 		return nil, err
 	}
-	if r.size, err = expectedSize(spec, body.length); err != nil {
+	length := body.length
+	if length >= 0 {
+		length += offset
+	}
+	if r.size, err = expectedSize(spec, length); err != nil {
 		body.close()
 		return nil, err
 	}
@@ -51,6 +61,7 @@ func (r *resumingBody) Read(p []byte) (int, error) {
 		if n > 0 {
 			r.body.guard.progress()
 			r.read += int64(n)
+			r.c.m.fetched.Add(float64(n))
 		}
 		if err == io.EOF && (r.size < 0 || r.read == r.size) {
 			r.body.guard.stop()
