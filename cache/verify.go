@@ -19,8 +19,11 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
 )
 
-// canDecode reports whether NAR files of this compression can be
-// decompressed here to check NarHash.
+// CanDecode reports whether NAR files of this compression can be
+// decompressed here to check NarHash: only those may be handed out, since
+// no client may get the last byte of a NAR that was not checked.
+func CanDecode(compression string) bool { return canDecode(compression) }
+
 func canDecode(compression string) bool {
 	switch compression {
 	case "none", "xz", "zstd", "bzip2", "", "gzip":

@@ -232,6 +232,11 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 		m.log.Warn("narinfo refused", "hash", hashPart, "upstream", found.Upstream.Name(), "err", err)
 		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, err)
 	}
+	if !cache.CanDecode(ni.Compression) {
+		// Its NarHash could not be checked before a client has every byte.
+		m.log.Warn("narinfo refused: compression cannot be verified here", "hash", hashPart, "upstream", found.Upstream.Name(), "compression", ni.Compression)
+		return nil, fmt.Errorf("narinfo %s: %w: compression %q cannot be verified", hashPart, fs.ErrNotExist, ni.Compression)
+	}
 	upstreamURL := ni.URL
 	ni.URL = URLPrefix + key
 	if len(m.keys) > 0 {

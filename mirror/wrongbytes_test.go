@@ -103,3 +103,30 @@ func TestRewrittenFileHashNeverServed(t *testing.T) {
 		})
 	}
 }
+
+// A narinfo whose compression cannot be decoded here is not handed out:
+// its NAR could not be checked before a client had every byte. Compression
+// is not signed, so an upstream may rewrite it.
+func TestUnverifiableCompressionRefused(t *testing.T) {
+	var victim string
+	files := map[string][]byte{"a": randomBytes(13, 4<<10), "b": randomBytes(14, 4<<10)}
+	e := newEnv(t, envOptions{files: files, prepare: func(dir string) {
+		names, err := filepath.Glob(filepath.Join(dir, "*.narinfo"))
+		if err != nil || len(names) == 0 {
+			t.Fatalf("narinfos: %v, %v", names, err)
+		}
+		text, err := os.ReadFile(names[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		re := regexp.MustCompile("(?m)^Compression: .*$")
+		if err := os.WriteFile(names[0], re.ReplaceAll(text, []byte("Compression: br")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		victim = strings.TrimSuffix(filepath.Base(names[0]), ".narinfo")
+	}})
+	resp, _, err := e.get("/" + victim + ".narinfo")
+	if err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("narinfo with Compression: br: %v %v, want 404", err, resp)
+	}
+}
