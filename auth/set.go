@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -87,8 +88,11 @@ func Credential(h http.Header) (secret string, present bool) {
 	case strings.EqualFold(scheme, "Bearer"):
 		return strings.TrimSpace(rest), true
 	case strings.EqualFold(scheme, "Basic"):
-		r := http.Request{Header: http.Header{"Authorization": {v}}}
-		_, password, _ := r.BasicAuth()
+		userPass, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+		if err != nil {
+			return "", true
+		}
+		_, password, _ := strings.Cut(string(userPass), ":")
 		return password, true
 	}
 	return "", true

@@ -51,6 +51,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on /metrics; nil serves no /metrics.
 	Gatherer prometheus.Gatherer
+	// Access says which requests need a token; the zero value asks for none.
+	Access AccessOptions
 }
 
 // Server answers the binary cache protocol.
@@ -60,6 +62,7 @@ type Server struct {
 	cacheInfo []byte
 	local     *localNarInfos
 	metrics   *httpMetrics
+	access    *access // nil when no request needs a token
 	router    chi.Router
 }
 
@@ -77,6 +80,7 @@ func New(opts Options) *Server {
 			Priority:      opts.Priority,
 		}.Bytes(),
 		metrics: newHTTPMetrics(opts.Registerer),
+		access:  newAccess(opts.Access, opts.Gatherer != nil, opts.Logger, opts.Registerer),
 	}
 	if opts.Local != nil {
 		s.local = newLocalNarInfos(opts.Local, opts.Keys, opts.Logger)
@@ -109,6 +113,13 @@ func (s *Server) routes() chi.Router {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Checked before any route, the narinfo shortcut included.
+	if s.access != nil {
+		if code, n, denied := s.access.check(w, r); denied {
+			s.metrics.routes[routeOf(r.URL.Path)].observe(code, int64(n))
+			return
+		}
+	}
 	if hashPart, ok := narInfoRequest(r); ok {
 		s.serveNarInfoDirect(w, r, hashPart)
 		return
