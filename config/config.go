@@ -63,6 +63,16 @@ type Config struct {
 	// progress for this long; 0 never does.
 	WriteStallTimeout Duration `toml:"write-stall-timeout"`
 
+	// TokenFiles hold the tokens clients present (auth.Parse); none asks
+	// no client for one.
+	TokenFiles []string `toml:"token-file"`
+	// Private makes every read but nix-cache-info need a token with the
+	// read scope; false leaves reads open.
+	Private bool `toml:"private"`
+	// MetricsListen moves /metrics to its own plain HTTP listener, open
+	// to whoever reaches it; "" serves it on the main listener.
+	MetricsListen string `toml:"metrics-listen"`
+
 	CacheDir          string     `toml:"cache-dir"`
 	MaxSize           string     `toml:"max-size"` // "" means no limit
 	NegativeTTL       Duration   `toml:"negative-ttl"`
@@ -176,6 +186,9 @@ func (c *Config) Validate() error {
 	if err := c.validateLimits(); err != nil {
 		return err
 	}
+	if err := c.validateAccess(); err != nil {
+		return err
+	}
 	if _, err := c.MaxSizeBytes(); err != nil {
 		return err
 	}
@@ -239,6 +252,18 @@ func validateUpstreamURL(raw string) error {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("an upstream URL takes no query or fragment")
+	}
+	return nil
+}
+
+func (c *Config) validateAccess() error {
+	if c.Private && len(c.TokenFiles) == 0 {
+		return bad("private", "needs a --token-file with a read token")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return bad("metrics-listen", "%q is not HOST:PORT", c.MetricsListen)
+		}
 	}
 	return nil
 }

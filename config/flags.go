@@ -59,6 +59,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "most connections from one client address; 0: no cap")
 	fs.Var(&c.WriteStallTimeout, "write-stall-timeout", "drop a connection whose response makes no progress this long; 0: never")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (method, path, status, bytes, duration)")
+	fs.Var(&list{dst: &c.TokenFiles}, "token-file", "`FILE` of client tokens, lines of NAME SCOPES SECRET (repeatable)")
+	fs.BoolVar(&c.Private, "private", c.Private, "reads need a token with the read scope (nix-cache-info stays open)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "`ADDR` serving /metrics on its own, without a token")
 
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache and its index")
 	fs.StringVar(&c.MaxSize, "max-size", c.MaxSize, "evict down to this `SIZE` (e.g. 50GiB); empty: no limit")

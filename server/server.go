@@ -55,6 +55,8 @@ type Options struct {
 	UpstreamNames []string
 	// AccessLog receives one line per request; nil logs none.
 	AccessLog *slog.Logger
+	// Access says which requests need a token; the zero value asks for none.
+	Access AccessOptions
 }
 
 // Server answers the binary cache protocol.
@@ -64,6 +66,7 @@ type Server struct {
 	cacheInfo []byte
 	local     *localNarInfos
 	metrics   *httpMetrics
+	access    *access // nil when no request needs a token
 	router    chi.Router
 	serve     http.HandlerFunc // the requests, through the access log if any
 	// publicKeys are the public halves of Keys, for the landing page.
@@ -84,6 +87,7 @@ func New(opts Options) *Server {
 			Priority:      opts.Priority,
 		}.Bytes(),
 		metrics: newHTTPMetrics(opts.Registerer),
+		access:  newAccess(opts.Access, opts.Gatherer != nil, opts.Logger, opts.Registerer),
 	}
 	if opts.Local != nil {
 		s.local = newLocalNarInfos(opts.Local, opts.Keys, opts.Logger)
@@ -126,6 +130,13 @@ func (s *Server) routes() chi.Router {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
 func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request) {
+	// Checked before any route, the narinfo shortcut included.
+	if s.access != nil {
+		if code, n, denied := s.access.check(w, r); denied {
+			s.metrics.routes[routeOf(r.URL.Path)].observe(code, int64(n))
+			return
+		}
+	}
 	if hashPart, ok := narInfoRequest(r); ok {
 		s.serveNarInfoDirect(w, r, hashPart)
 		return

@@ -70,6 +70,8 @@ type app struct {
 	// upstreams are probed in the background once the server listens, so
 	// that refused credentials or an unreachable upstream show at start.
 	upstreams *upstream.Set
+	// metrics is served on --metrics-listen; nil when it is not set.
+	metrics prometheus.Gatherer
 }
 
 func (a *app) close() {
@@ -106,6 +108,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if local != nil {
 		a.closers = append(a.closers, local.Close)
 		opts.Local = local
+	}
+	if err := a.wireAccess(&opts, reg); err != nil {
+		a.close()
+		return nil, err
 	}
 	m, err := buildMirror(cfg, keys, log, reg)
 	if err != nil {
@@ -175,7 +181,15 @@ func (a *app) run(ctx context.Context) error {
 	}
 	ln = limitConnections(ln, a.cfg, a.log)
 	servers := []*http.Server{srv}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	if a.metrics != nil {
+		ms, err := startMetrics(a.cfg.MetricsListen, a.metrics, a.log, errc)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		servers = append(servers, ms)
+	}
 	if a.tls != nil {
 		ln = tls.NewListener(ln, a.tls)
 	}
