@@ -101,7 +101,7 @@ func (t *tracker) slowReader(ctx context.Context, client *http.Client, base stri
 		return
 	}
 	start := time.Now()
-	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", strings.TrimPrefix(base, "http://"))
+	conn, err := (&fleetDialer{}).DialContext(ctx, "tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		if ctx.Err() == nil {
 			t.outcome("slow-reader", errorKind(err), time.Since(start))

@@ -130,7 +130,7 @@ func load(ctx context.Context, cfg settings, base string, items []item, hostile 
 		MaxConnsPerHost:     cfg.conns,
 		MaxIdleConnsPerHost: cfg.conns,
 		DisableCompression:  true,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		DialContext:         (&fleetDialer{}).DialContext,
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: timeout}
