@@ -142,22 +142,35 @@ func (n *NarInfo) set(key, value []byte) error {
 	case "References":
 		n.References, err = parseReferences(value)
 	case "Deriver":
-		if s := string(value); s != "" && s != "unknown-deriver" {
-			if !validBaseName(s) {
-				return fmt.Errorf("invalid store path basename %q", s)
-			}
-			n.Deriver = s
-		}
+		err = n.setDeriver(string(value))
 	case "System":
 		n.System = string(value)
 	case "Sig":
-		if s := string(value); s != "" && !slices.Contains(n.Sigs, s) {
-			n.Sigs = append(n.Sigs, s)
-		}
+		n.addSig(string(value))
 	case "CA":
 		n.CA = string(value)
 	}
 	return err
+}
+
+// setDeriver stores a deriver; "unknown-deriver", written by caches that
+// know none, counts as absent.
+func (n *NarInfo) setDeriver(s string) error {
+	if s == "" || s == "unknown-deriver" {
+		return nil
+	}
+	if !validBaseName(s) {
+		return fmt.Errorf("invalid store path basename %q", s)
+	}
+	n.Deriver = s
+	return nil
+}
+
+// addSig adds a signature once, whatever the number of Sig lines naming it.
+func (n *NarInfo) addSig(s string) {
+	if s != "" && !slices.Contains(n.Sigs, s) {
+		n.Sigs = append(n.Sigs, s)
+	}
 }
 
 func parseSize(v []byte) (uint64, error) {

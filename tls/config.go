@@ -94,94 +94,130 @@ func (c Config) acme() bool { return len(c.Domains) > 0 }
 // Validate checks the settings and the secret files they name. Each problem
 // is one line naming the setting; all problems are returned joined.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(flag, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
-	}
-
-	static := c.CertFile != "" || c.KeyFile != ""
+	var p problems
 	switch {
 	case c.CertFile != "" && c.KeyFile == "":
-		bad("tls-key-file", "required with --tls-cert-file")
+		p.add("tls-key-file", "required with --tls-cert-file")
 	case c.KeyFile != "" && c.CertFile == "":
-		bad("tls-cert-file", "required with --tls-key-file")
+		p.add("tls-cert-file", "required with --tls-key-file")
 	}
+	static := c.CertFile != "" || c.KeyFile != ""
 	if static && c.acme() {
-		bad("tls-cert-file", "cannot be combined with --tls-domain (choose a static certificate or ACME)")
+		p.add("tls-cert-file", "cannot be combined with --tls-domain (choose a static certificate or ACME)")
 	}
+	if c.acme() {
+		c.validateACME(&p)
+	} else {
+		c.validateNoACME(&p)
+	}
+	return errors.Join(p...)
+}
 
-	if !c.acme() {
-		for _, s := range []struct{ flag, value string }{
-			{"acme-email", c.ACMEEmail}, {"acme-ca-root", c.ACMECARoot},
-			{"dns-provider", c.DNSProvider}, {"dns-api-token-file", c.DNSAPITokenFile},
-			{"rfc2136-server", c.RFC2136Server}, {"rfc2136-key-name", c.RFC2136KeyName},
-			{"rfc2136-key-file", c.RFC2136KeyFile}, {"dns-resolver", c.DNSResolver},
-		} {
-			if s.value != "" {
-				bad("tls-domain", "required when --%s is set", s.flag)
-				break
-			}
+// validateNoACME refuses ACME settings given without --tls-domain; one
+// message is enough.
+func (c Config) validateNoACME(p *problems) {
+	for _, s := range []struct{ flag, value string }{
+		{"acme-email", c.ACMEEmail}, {"acme-ca-root", c.ACMECARoot},
+		{"dns-provider", c.DNSProvider}, {"dns-api-token-file", c.DNSAPITokenFile},
+		{"rfc2136-server", c.RFC2136Server}, {"rfc2136-key-name", c.RFC2136KeyName},
+		{"rfc2136-key-file", c.RFC2136KeyFile}, {"dns-resolver", c.DNSResolver},
+	} {
+		if s.value != "" {
+			p.add("tls-domain", "required when --%s is set", s.flag)
+			return
 		}
-		return errors.Join(errs...)
 	}
+}
 
+func (c Config) validateACME(p *problems) {
 	for _, d := range c.Domains {
 		if !validDomain(d) {
-			bad("tls-domain", "%q is not a host name", d)
+			p.add("tls-domain", "%q is not a host name", d)
 		}
 	}
-	if c.ACMEEmail == "" {
-		bad("acme-email", "required with --tls-domain")
-	}
-	if c.StateDir == "" {
-		bad("state-dir", "required with --tls-domain")
-	}
-	if c.ACMECA != "" {
-		if u, err := url.Parse(c.ACMECA); err != nil || u.Scheme != "https" || u.Host == "" {
-			bad("acme-ca", "%q is not an https:// URL", c.ACMECA)
-		}
-	}
-	if c.ACMECARoot != "" {
-		if _, err := loadRoots(c.ACMECARoot); err != nil {
-			bad("acme-ca-root", "%v", err)
-		}
-	}
-	if c.DNSResolver != "" {
-		if _, err := resolverAddr(c.DNSResolver); err != nil {
-			bad("dns-resolver", "%v", err)
-		}
-	}
+	p.require("--tls-domain",
+		setting{flag: "acme-email", value: c.ACMEEmail},
+		setting{flag: "state-dir", value: c.StateDir})
+	p.checkIfSet(
+		setting{"acme-ca", c.ACMECA, checkHTTPSURL},
+		setting{"acme-ca-root", c.ACMECARoot, checkRoots},
+		setting{"dns-resolver", c.DNSResolver, checkResolver})
 
 	switch c.DNSProvider {
 	case "":
-		bad("dns-provider", "required with --tls-domain (cloudflare or rfc2136)")
+		p.add("dns-provider", "required with --tls-domain (cloudflare or rfc2136)")
 	case providerCloudflare:
-		if c.DNSAPITokenFile == "" {
-			bad("dns-api-token-file", "required with --dns-provider=cloudflare")
-		} else if _, err := readSecret(c.DNSAPITokenFile); err != nil {
-			bad("dns-api-token-file", "%v", err)
-		}
+		p.require("--dns-provider=cloudflare",
+			setting{"dns-api-token-file", c.DNSAPITokenFile, checkSecret})
 	case providerRFC2136:
-		if c.RFC2136Server == "" {
-			bad("rfc2136-server", "required with --dns-provider=rfc2136")
-		} else if _, _, err := net.SplitHostPort(c.RFC2136Server); err != nil {
-			bad("rfc2136-server", "%q is not HOST:PORT", c.RFC2136Server)
-		}
-		if c.RFC2136KeyName == "" {
-			bad("rfc2136-key-name", "required with --dns-provider=rfc2136")
-		}
+		p.require("--dns-provider=rfc2136",
+			setting{"rfc2136-server", c.RFC2136Server, checkHostPort},
+			setting{flag: "rfc2136-key-name", value: c.RFC2136KeyName})
 		if alg := c.keyAlg(); !tsigAlgorithms[alg] {
-			bad("rfc2136-key-alg", "unknown algorithm %q (want hmac-sha256, hmac-sha512, ...)", alg)
+			p.add("rfc2136-key-alg", "unknown algorithm %q (want hmac-sha256, hmac-sha512, ...)", alg)
 		}
-		if c.RFC2136KeyFile == "" {
-			bad("rfc2136-key-file", "required with --dns-provider=rfc2136")
-		} else if _, err := readTSIGSecret(c.RFC2136KeyFile); err != nil {
-			bad("rfc2136-key-file", "%v", err)
-		}
+		p.require("--dns-provider=rfc2136",
+			setting{"rfc2136-key-file", c.RFC2136KeyFile, checkTSIGSecret})
 	default:
-		bad("dns-provider", "unknown provider %q (want cloudflare or rfc2136)", c.DNSProvider)
+		p.add("dns-provider", "unknown provider %q (want cloudflare or rfc2136)", c.DNSProvider)
 	}
-	return errors.Join(errs...)
+}
+
+// problems collects Validate's messages, each naming its setting.
+type problems []error
+
+func (p *problems) add(flag, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+}
+
+// A setting is one flag's value and the check its value must pass (nil: any
+// value).
+type setting struct {
+	flag, value string
+	check       func(string) error
+}
+
+// require reports each empty setting as required with the setting named by
+// with, and checks the others.
+func (p *problems) require(with string, settings ...setting) {
+	for _, s := range settings {
+		if s.value == "" {
+			p.add(s.flag, "required with %s", with)
+			continue
+		}
+		p.checkIfSet(s)
+	}
+}
+
+// checkIfSet checks each setting that has a value; empty ones are fine.
+func (p *problems) checkIfSet(settings ...setting) {
+	for _, s := range settings {
+		if s.value == "" || s.check == nil {
+			continue
+		}
+		if err := s.check(s.value); err != nil {
+			p.add(s.flag, "%v", err)
+		}
+	}
+}
+
+func checkHTTPSURL(s string) error {
+	if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q is not an https:// URL", s)
+	}
+	return nil
+}
+
+func checkRoots(path string) error      { _, err := loadRoots(path); return err }
+func checkResolver(s string) error      { _, err := resolverAddr(s); return err }
+func checkSecret(path string) error     { _, err := readSecret(path); return err }
+func checkTSIGSecret(path string) error { _, err := readTSIGSecret(path); return err }
+
+func checkHostPort(s string) error {
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	return nil
 }
 
 func (c Config) keyAlg() string {

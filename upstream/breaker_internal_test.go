@@ -1,9 +1,6 @@
 package upstream
 
 import (
-	"net/url"
-	"path"
-	"strings"
 	"testing"
 	"time"
 )
@@ -67,73 +64,4 @@ func TestBreaker(t *testing.T) {
 	if b.openFor != breakerMaxOpen {
 		t.Errorf("open for %s, want the cap %s", b.openFor, breakerMaxOpen)
 	}
-}
-
-func TestParseNetrc(t *testing.T) {
-	text := `# comment
-machine a.example login alice password pa
-machine b.example
-  login ""
-  password tok
-macdef init
-  cd /pub
-
-default login anon password guest
-`
-	n, err := parseNetrc(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct{ host, login, password string }{
-		{"a.example", "alice", "pa"},
-		{"B.example", "", "tok"},
-		{"other.example", "anon", "guest"},
-	}
-	for _, tt := range tests {
-		login, password, ok := n.lookup(tt.host)
-		if !ok || login != tt.login || password != tt.password {
-			t.Errorf("lookup(%s) = %q, %q, %v; want %q, %q", tt.host, login, password, ok, tt.login, tt.password)
-		}
-	}
-	if _, err := parseNetrc("machine x login"); err == nil {
-		t.Error("a login without a value was accepted")
-	}
-}
-
-func FuzzParseNetrc(f *testing.F) {
-	f.Add("machine a login b password c\ndefault password d\n")
-	f.Add("macdef x\n  y\n\nmachine m password p")
-	f.Add("# c\nmachine \"q\" login \"\" password p")
-	f.Fuzz(func(t *testing.T, text string) {
-		n, err := parseNetrc(text)
-		if err != nil {
-			return
-		}
-		n.lookup("cache.example")
-	})
-}
-
-func FuzzNARTarget(f *testing.F) {
-	for _, s := range []string{"nar/x.nar.xz", "nar/x.nar?hash=y", "../x", "//evil/x", "nar/%2e%2e/x", "http://e/x"} {
-		f.Add(s)
-	}
-	base, err := parseBaseURL("https://cache.example/sub")
-	if err != nil {
-		f.Fatal(err)
-	}
-	u := &Upstream{name: base.String(), base: base}
-	f.Fuzz(func(t *testing.T, narURL string) {
-		target, err := u.narTarget(narURL)
-		if err != nil {
-			return
-		}
-		got, err := url.Parse(target)
-		if err != nil {
-			t.Fatalf("accepted %q but the target %q does not parse: %v", narURL, target, err)
-		}
-		if got.Scheme != "https" || got.Host != "cache.example" || got.User != nil ||
-			!strings.HasPrefix(got.Path, "/sub/") || path.Clean(got.Path) != got.Path {
-			t.Fatalf("accepted %q leading to %q", narURL, target)
-		}
-	})
 }

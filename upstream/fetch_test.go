@@ -69,7 +69,7 @@ func TestFetchNARRange(t *testing.T) {
 	if got := counterValue(t, reg, "private_nix_cache_upstream_errors_total", labels); got != 1 {
 		t.Errorf("NAR errors metric = %v, want 1 (the 500; a 404 is no error)", got)
 	}
-	// A query string is fine (harmonia's nar/<hash>.nar?hash=<storehash>).
+	// A query string is fine (harmonia's nar/<hash>.nar?hash=<hash part>).
 	body, _, err := f.Upstream.FetchNAR(ctxTimeout(t, 10*time.Second), f.NarInfo.URL+"?hash=x", 0)
 	if err != nil {
 		t.Fatalf("URL with query: %v", err)

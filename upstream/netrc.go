@@ -31,78 +31,105 @@ func readNetrc(path string) (*netrc, error) {
 // parseNetrc reads the tokens machine, default, login, password, account
 // and macdef (whose body runs to the next blank line and is skipped).
 func parseNetrc(text string) (*netrc, error) {
-	n := &netrc{}
-	var cur *netrcEntry
-	finish := func() {
-		if cur == nil {
-			return
-		}
-		if cur.machine == "" {
-			if n.def == nil {
-				n.def = cur
-			}
-		} else {
-			n.machines = append(n.machines, *cur)
-		}
-		cur = nil
-	}
-	lines := strings.Split(text, "\n")
-	for i := 0; i < len(lines); i++ {
-		fields := strings.Fields(lines[i])
-		if len(fields) > 0 && strings.HasPrefix(fields[0], "#") {
+	p := &netrcParser{n: &netrc{}, lines: strings.Split(text, "\n")}
+	for ; p.line < len(p.lines); p.line++ {
+		p.fields = strings.Fields(p.lines[p.line])
+		if len(p.fields) > 0 && strings.HasPrefix(p.fields[0], "#") {
 			continue
 		}
-		for j := 0; j < len(fields); j++ {
-			tok := fields[j]
-			value := func() (string, error) {
-				if j+1 >= len(fields) {
-					return "", fmt.Errorf("line %d: %s without a value", i+1, tok)
-				}
-				j++
-				return unquote(fields[j]), nil
-			}
-			switch tok {
-			case "machine":
-				finish()
-				m, err := value()
-				if err != nil {
-					return nil, err
-				}
-				cur = &netrcEntry{machine: m}
-			case "default":
-				finish()
-				cur = &netrcEntry{}
-			case "login", "password", "account":
-				v, err := value()
-				if err != nil {
-					return nil, err
-				}
-				if cur == nil {
-					return nil, fmt.Errorf("line %d: %s outside a machine entry", i+1, tok)
-				}
-				switch tok {
-				case "login":
-					cur.login = v
-				case "password":
-					cur.password = v
-				}
-			case "macdef":
-				finish()
-				for i+1 < len(lines) && strings.TrimSpace(lines[i+1]) != "" {
-					i++
-				}
-				j = len(fields)
-			default:
-				if strings.HasPrefix(tok, "#") {
-					j = len(fields)
-					continue
-				}
-				return nil, fmt.Errorf("line %d: unknown token %q", i+1, tok)
+		for p.field = 0; p.field < len(p.fields); p.field++ {
+			if err := p.token(p.fields[p.field]); err != nil {
+				return nil, err
 			}
 		}
 	}
-	finish()
-	return n, nil
+	p.finish()
+	return p.n, nil
+}
+
+// netrcParser walks the tokens of a netrc file; lines[line] is the current
+// line and fields[field] its current token.
+type netrcParser struct {
+	n      *netrc
+	cur    *netrcEntry // entry being read; nil before the first
+	lines  []string
+	line   int
+	fields []string
+	field  int
+}
+
+// token reads one token, and the value after it if it takes one.
+func (p *netrcParser) token(tok string) error {
+	switch tok {
+	case "machine":
+		p.finish()
+		m, err := p.value(tok)
+		if err != nil {
+			return err
+		}
+		p.cur = &netrcEntry{machine: m}
+	case "default":
+		p.finish()
+		p.cur = &netrcEntry{}
+	case "login", "password", "account":
+		return p.credential(tok)
+	case "macdef":
+		p.finish()
+		for p.line+1 < len(p.lines) && strings.TrimSpace(p.lines[p.line+1]) != "" {
+			p.line++
+		}
+		p.field = len(p.fields)
+	default:
+		if !strings.HasPrefix(tok, "#") {
+			return fmt.Errorf("line %d: unknown token %q", p.line+1, tok)
+		}
+		p.field = len(p.fields) // the rest of the line is a comment
+	}
+	return nil
+}
+
+// credential reads login, password or account (which is ignored) of the
+// current entry.
+func (p *netrcParser) credential(tok string) error {
+	v, err := p.value(tok)
+	if err != nil {
+		return err
+	}
+	if p.cur == nil {
+		return fmt.Errorf("line %d: %s outside a machine entry", p.line+1, tok)
+	}
+	switch tok {
+	case "login":
+		p.cur.login = v
+	case "password":
+		p.cur.password = v
+	}
+	return nil
+}
+
+// value consumes and returns the token after tok, on the same line.
+func (p *netrcParser) value(tok string) (string, error) {
+	if p.field+1 >= len(p.fields) {
+		return "", fmt.Errorf("line %d: %s without a value", p.line+1, tok)
+	}
+	p.field++
+	return unquote(p.fields[p.field]), nil
+}
+
+// finish files the current entry: the first default wins, machines are kept
+// in order.
+func (p *netrcParser) finish() {
+	if p.cur == nil {
+		return
+	}
+	if p.cur.machine == "" {
+		if p.n.def == nil {
+			p.n.def = p.cur
+		}
+	} else {
+		p.n.machines = append(p.n.machines, *p.cur)
+	}
+	p.cur = nil
 }
 
 // lookup returns the credentials for host (first matching machine, else default).

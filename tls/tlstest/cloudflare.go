@@ -130,55 +130,79 @@ func (c *Cloudflare) serve(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusForbidden, nil, cfError{10000, "Authentication error"})
 		return
 	}
-	zone := strings.TrimSuffix(c.dns.Zone, ".")
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	switch {
 	case r.Method == http.MethodGet && path == "/zones":
-		result := []map[string]string{}
-		if strings.TrimSuffix(r.URL.Query().Get("name"), ".") == zone {
-			result = append(result, map[string]string{"id": c.ZoneID, "name": zone, "status": "active"})
-		}
-		reply(w, http.StatusOK, result)
+		c.listZones(w, r)
 	case len(parts) < 3 || parts[0] != "zones" || parts[1] != c.ZoneID || parts[2] != "dns_records":
 		reply(w, http.StatusNotFound, nil, cfError{7003, "Could not route to " + path})
 	case r.Method == http.MethodPost && len(parts) == 3:
-		var rec cfRecord
-		if err := json.NewDecoder(r.Body).Decode(&rec); err != nil || rec.Type != "TXT" {
-			reply(w, http.StatusBadRequest, nil, cfError{9000, fmt.Sprintf("fake supports TXT records only (%v)", err)})
-			return
-		}
-		name := strings.TrimSuffix(rec.Name, ".")
-		if name != zone && !strings.HasSuffix(name, "."+zone) {
-			name += "." + zone
-		}
-		c.nextID++
-		rec.ID, rec.Name, rec.ZoneID = fmt.Sprintf("rec-%d", c.nextID), name, c.ZoneID
-		c.records[rec.ID] = rec
-		c.syncDNS(name)
-		reply(w, http.StatusOK, rec)
+		c.createRecord(w, r)
 	case r.Method == http.MethodGet && len(parts) == 3:
-		q := r.URL.Query()
-		result := []cfRecord{}
-		for _, rec := range c.records {
-			if (q.Get("type") == "" || rec.Type == q.Get("type")) &&
-				(q.Get("name") == "" || strings.TrimSuffix(q.Get("name"), ".") == rec.Name) &&
-				strings.Contains(rec.Content, q.Get("content.contains")) {
-				result = append(result, rec)
-			}
-		}
-		reply(w, http.StatusOK, result)
+		c.listRecords(w, r)
 	case r.Method == http.MethodDelete && len(parts) == 4:
-		rec, ok := c.records[parts[3]]
-		if !ok {
-			reply(w, http.StatusNotFound, nil, cfError{81044, "Record does not exist."})
-			return
-		}
-		delete(c.records, rec.ID)
-		c.syncDNS(rec.Name)
-		reply(w, http.StatusOK, map[string]string{"id": rec.ID})
+		c.deleteRecord(w, parts[3])
 	default:
 		reply(w, http.StatusMethodNotAllowed, nil, cfError{10405, "Method not allowed"})
 	}
+}
+
+// zone is the zone's name without the final dot, as the API spells it.
+func (c *Cloudflare) zone() string { return strings.TrimSuffix(c.dns.Zone, ".") }
+
+// listZones answers GET /zones?name=ZONE; c.mu is held.
+func (c *Cloudflare) listZones(w http.ResponseWriter, r *http.Request) {
+	result := []map[string]string{}
+	if strings.TrimSuffix(r.URL.Query().Get("name"), ".") == c.zone() {
+		result = append(result, map[string]string{"id": c.ZoneID, "name": c.zone(), "status": "active"})
+	}
+	reply(w, http.StatusOK, result)
+}
+
+// createRecord answers POST /zones/{id}/dns_records; c.mu is held.
+func (c *Cloudflare) createRecord(w http.ResponseWriter, r *http.Request) {
+	var rec cfRecord
+	if err := json.NewDecoder(r.Body).Decode(&rec); err != nil || rec.Type != "TXT" {
+		reply(w, http.StatusBadRequest, nil, cfError{9000, fmt.Sprintf("fake supports TXT records only (%v)", err)})
+		return
+	}
+	zone := c.zone()
+	name := strings.TrimSuffix(rec.Name, ".")
+	if name != zone && !strings.HasSuffix(name, "."+zone) {
+		name += "." + zone
+	}
+	c.nextID++
+	rec.ID, rec.Name, rec.ZoneID = fmt.Sprintf("rec-%d", c.nextID), name, c.ZoneID
+	c.records[rec.ID] = rec
+	c.syncDNS(name)
+	reply(w, http.StatusOK, rec)
+}
+
+// listRecords answers GET /zones/{id}/dns_records with its type, name and
+// content.contains filters; c.mu is held.
+func (c *Cloudflare) listRecords(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	result := []cfRecord{}
+	for _, rec := range c.records {
+		if (q.Get("type") == "" || rec.Type == q.Get("type")) &&
+			(q.Get("name") == "" || strings.TrimSuffix(q.Get("name"), ".") == rec.Name) &&
+			strings.Contains(rec.Content, q.Get("content.contains")) {
+			result = append(result, rec)
+		}
+	}
+	reply(w, http.StatusOK, result)
+}
+
+// deleteRecord answers DELETE /zones/{id}/dns_records/{id}; c.mu is held.
+func (c *Cloudflare) deleteRecord(w http.ResponseWriter, id string) {
+	rec, ok := c.records[id]
+	if !ok {
+		reply(w, http.StatusNotFound, nil, cfError{81044, "Record does not exist."})
+		return
+	}
+	delete(c.records, rec.ID)
+	c.syncDNS(rec.Name)
+	reply(w, http.StatusOK, map[string]string{"id": rec.ID})
 }
 
 // syncDNS publishes the TXT records of name; c.mu is held.

@@ -199,20 +199,48 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	var bf bodyFaults
 	isNarInfo := strings.HasSuffix(p, ".narinfo")
-	var rewrites []FaultKind
+	bf, rewrites, ok := s.applyFaults(w, r, faults, isNarInfo)
+	if !ok {
+		return
+	}
+	name := path.Clean("/" + p)
+	content, ok := s.readFile(w, name, rewrites)
+	if !ok {
+		return
+	}
+	if setContentHeaders(w.Header(), name, isNarInfo) {
+		bf.rate = rate
+	}
+	fw := &faultWriter{ResponseWriter: w, s: s, r: r, path: p, faults: bf, start: time.Now()}
+	defer func() {
+		if fw.aborted {
+			panic(http.ErrAbortHandler)
+		}
+	}()
+	http.ServeContent(fw, r, "", time.Time{}, bytes.NewReader(content))
+}
+
+// statusFaults answer with an error status instead of the file.
+var statusFaults = map[FaultKind]struct {
+	status int
+	text   string
+}{
+	NotFound:    {http.StatusNotFound, "not found (fault)"},
+	ServerError: {http.StatusInternalServerError, "server error (fault)"},
+	Forbidden:   {http.StatusForbidden, "forbidden (fault)"},
+}
+
+// applyFaults acts, in order, on the faults that come before the body: an
+// error status, a delay, a dropped Range header. It returns the faults for
+// the body and the narinfo rewrites, and false when it has already answered.
+func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request, faults []Fault, isNarInfo bool) (bf bodyFaults, rewrites []FaultKind, ok bool) {
 	for _, f := range faults {
+		if e, hit := statusFaults[f.Kind]; hit {
+			http.Error(w, e.text, e.status)
+			return bf, nil, false
+		}
 		switch f.Kind {
-		case NotFound:
-			http.Error(w, "not found (fault)", http.StatusNotFound)
-			return
-		case ServerError:
-			http.Error(w, "server error (fault)", http.StatusInternalServerError)
-			return
-		case Forbidden:
-			http.Error(w, "forbidden (fault)", http.StatusForbidden)
-			return
 		case SlowFirstByte:
 			if !s.sleep(r, f.Delay) {
 				// Cut the connection, as a real server going down would:
@@ -235,38 +263,43 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	return bf, rewrites, true
+}
 
-	name := path.Clean("/" + p)
+// readFile returns the file at the clean path name with the narinfo rewrites
+// applied, or answers with an error and returns false.
+func (s *Server) readFile(w http.ResponseWriter, name string, rewrites []FaultKind) ([]byte, bool) {
 	content, err := os.ReadFile(filepath.Join(s.dir, filepath.FromSlash(name)))
 	if err != nil || strings.HasSuffix(name, "/") || name == "/" {
 		http.Error(w, "not found", http.StatusNotFound)
-		return
+		return nil, false
 	}
 	for _, k := range rewrites {
 		if content, err = rewriteNarInfo(content, k); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+			return nil, false
 		}
 	}
-	h := w.Header()
+	return content, true
+}
+
+// setContentHeaders sets Content-Type and Cache-Control as a real binary
+// cache does, and reports whether name is a NAR (neither narinfo nor
+// nix-cache-info).
+func setContentHeaders(h http.Header, name string, isNarInfo bool) (isNAR bool) {
 	switch {
 	case isNarInfo:
 		h.Set("Content-Type", "text/x-nix-narinfo")
 		h.Set("Cache-Control", "max-age=60")
+		return false
 	case name == "/nix-cache-info":
 		h.Set("Content-Type", "text/x-nix-cache-info")
+		return false
 	default:
 		h.Set("Content-Type", "application/x-nix-nar")
 		h.Set("Cache-Control", "max-age=31536000, immutable")
-		bf.rate = rate
+		return true
 	}
-	fw := &faultWriter{ResponseWriter: w, s: s, r: r, path: p, faults: bf, start: time.Now()}
-	defer func() {
-		if fw.aborted {
-			panic(http.ErrAbortHandler)
-		}
-	}()
-	http.ServeContent(fw, r, "", time.Time{}, bytes.NewReader(content))
 }
 
 // sleep waits d, or until the client leaves or the server closes

@@ -298,17 +298,23 @@ func TestCloseEndsStalledRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.AddFault(Fault{Kind: StallMidBody}) // forever
+	headers := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
 		resp, err := http.Get(s.URL + "/" + f.narURL)
+		close(headers)
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
 		}
 		errc <- err
 	}()
-	for s.Requests("nar/") == 0 {
-		time.Sleep(10 * time.Millisecond)
+	// Close once the response has begun (the body stalls at its half):
+	// closing earlier would cut the request before any response.
+	select {
+	case <-headers:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no response headers")
 	}
 	done := make(chan struct{})
 	go func() { s.Close(); close(done) }()

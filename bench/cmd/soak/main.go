@@ -135,46 +135,16 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	res := load(ctx, cfg, base, up.items, up.hostile)
 	logf("soak: load over, %d requests; waiting for the server to settle", res.Requests)
 
-	// The clients have gone; stop the upstream too, which ends the
-	// downloads still running and the server's idle upstream connections.
-	// What the server holds on to after that is a leak.
-	upNAR, upNarInfo := fake.Requests("/nar/"), fake.Requests(".narinfo")
-	fake.Close()
-	settle := 45 * time.Second
-	if cfg.quick {
-		settle = 15 * time.Second
-	}
-	after, err := settleGoroutines(ctx, base, before, settle)
-	if err != nil {
+	if res.Server, err = settle(ctx, cfg, fake, srv, base, before); err != nil {
 		return 1, err
-	}
-	rss, err := srv.PeakRSS()
-	if err != nil {
-		return 1, err
-	}
-	res.Server = serverFacts{
-		GoroutinesBefore: before, GoroutinesAfter: after, GoroutineLeak: after > before+goroutineSlack,
-		PeakRSSMiB:          float64(rss) / (1 << 20),
-		UpstreamNARRequests: upNAR, UpstreamNarInfoRequests: upNarInfo,
-		Log: srv.LogTail(),
 	}
 	res.Settings = map[string]any{"connections": cfg.conns, "duration": cfg.duration.String(), "upstream_paths": len(up.items),
 		"nix_built": up.nixBuilt, "synthetic": cfg.synthetic, "max_size": cfg.maxSize, "faults": faultText(cfg.quick),
 		"hostile": hostileText(cfg.quick)}
 
 	printSummary(stdout, res)
-	out := cfg.out
-	if out == "" {
-		if out, err = os.MkdirTemp("", "private-nix-cache-soak-results-"); err != nil {
-			return 1, err
-		}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return 1, err
-	}
-	js, _ := json.MarshalIndent(res, "", "  ")
-	file := filepath.Join(out, "soak.json")
-	if err := os.WriteFile(file, append(js, '\n'), 0o644); err != nil {
+	file, err := writeResult(cfg.out, res)
+	if err != nil {
 		return 1, err
 	}
 	logf("wrote %s", file)
@@ -183,6 +153,50 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 			res.WrongBytes, res.WrongNarInfos, res.ServerErrorsOnCached)
 	}
 	return 0, nil
+}
+
+// settle runs once the clients have gone. It stops the upstream too, which
+// ends the downloads still running and the server's idle upstream
+// connections, and reports what the server holds on to after that: more
+// goroutines than before is a leak.
+func settle(ctx context.Context, cfg settings, fake *upstreamtest.Server, srv *proc.Proc, base string, before int) (serverFacts, error) {
+	upNAR, upNarInfo := fake.Requests("/nar/"), fake.Requests(".narinfo")
+	fake.Close()
+	wait := 45 * time.Second
+	if cfg.quick {
+		wait = 15 * time.Second
+	}
+	after, err := settleGoroutines(ctx, base, before, wait)
+	if err != nil {
+		return serverFacts{}, err
+	}
+	rss, err := srv.PeakRSS()
+	if err != nil {
+		return serverFacts{}, err
+	}
+	return serverFacts{
+		GoroutinesBefore: before, GoroutinesAfter: after, GoroutineLeak: after > before+goroutineSlack,
+		PeakRSSMiB:          float64(rss) / (1 << 20),
+		UpstreamNARRequests: upNAR, UpstreamNarInfoRequests: upNarInfo,
+		Log: srv.LogTail(),
+	}, nil
+}
+
+// writeResult writes res as soak.json into dir (empty: a new temporary
+// folder) and returns the file's path.
+func writeResult(dir string, res *Result) (string, error) {
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "private-nix-cache-soak-results-"); err != nil {
+			return "", err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	js, _ := json.MarshalIndent(res, "", "  ")
+	file := filepath.Join(dir, "soak.json")
+	return file, os.WriteFile(file, append(js, '\n'), 0o644)
 }
 
 // goroutineSlack is how many more goroutines than at the start still
