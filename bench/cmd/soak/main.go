@@ -236,7 +236,9 @@ func startServer(cfg settings, tmp, upstreamURL, publicKey string) (*proc.Proc, 
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"serve", "--listen", listen, "--local-store", "false", "--upstream", upstreamURL,
 		"--trusted-public-key", publicKey, "--cache-dir", filepath.Join(tmp, "cache"),
-		"--secret-key-file", secFile, "--log-level", "warn"}
+		"--secret-key-file", secFile, "--log-level", "warn",
+		// Short enough that the slow readers are dropped within the run.
+		"--write-stall-timeout", (cfg.duration / 4).String()}
 	if cfg.maxSize != "" {
 		args = append(args, "--max-size", cfg.maxSize)
 	}
