@@ -97,7 +97,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	opts := server.Options{Keys: keys, Priority: cfg.Priority, Logger: log, Registerer: reg, Gatherer: reg}
+	opts := server.Options{Keys: keys, LocalCompression: cfg.LocalCompression, Priority: cfg.Priority, Logger: log, Registerer: reg, Gatherer: reg}
 	if local != nil {
 		a.closers = append(a.closers, local.Close)
 		opts.Local = local
