@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -118,6 +119,17 @@ func TestZstdNARHead(t *testing.T) {
 	h := rec.Header()
 	if rec.Code != 200 || h.Get("Content-Length") != "" || h.Get("Accept-Ranges") != "" || rec.Body.Len() != 0 {
 		t.Errorf("HEAD: %d %v %q", rec.Code, h, rec.Body)
+	}
+	// net/http itself must not add a length either.
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	resp, err := ts.Client().Head(ts.URL + url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != -1 || resp.Header.Get("Accept-Ranges") != "" {
+		t.Errorf("HEAD over HTTP: %d, length %d, %v", resp.StatusCode, resp.ContentLength, resp.Header)
 	}
 	st.gone = true
 	if rec := do(t, s, "HEAD", url); rec.Code != 404 {
