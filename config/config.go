@@ -53,6 +53,10 @@ type Config struct {
 	// AccessLog logs one line per request at info level; false logs none.
 	AccessLog bool `toml:"access-log"`
 
+	// LocalCompression is how local NARs are sent: "zstd" compresses them
+	// on the fly, "none" sends them as they are, with Range.
+	LocalCompression string `toml:"local-compression"`
+
 	// MaxConnections caps open client connections; 0 sizes the cap from
 	// the open file limit.
 	MaxConnections int `toml:"max-connections"`
@@ -111,6 +115,7 @@ func Default() Config {
 		Listen:            "127.0.0.1:5000",
 		StoreRoot:         "/",
 		LocalStore:        "auto",
+		LocalCompression:  "zstd",
 		Priority:          30,
 		LogLevel:          "info",
 		CacheDir:          filepath.Join(xdgDir("XDG_CACHE_HOME", ".cache"), "private-nix-cache"),
@@ -174,6 +179,11 @@ func (c *Config) Validate() error {
 	case "auto", "true", "false":
 	default:
 		return bad("local-store", "%q is not auto, true or false", c.LocalStore)
+	}
+	switch c.LocalCompression {
+	case "zstd", "none":
+	default:
+		return bad("local-compression", "%q is not zstd or none", c.LocalCompression)
 	}
 	if c.Priority < 0 {
 		return bad("priority", "must not be negative")

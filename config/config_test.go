@@ -33,7 +33,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:5000" || c.LocalStore != "auto" || c.Priority != 30 || !c.Resign {
+	if c.Listen != "127.0.0.1:5000" || c.LocalStore != "auto" || c.LocalCompression != "zstd" || c.Priority != 30 || !c.Resign {
 		t.Errorf("defaults: %+v", c)
 	}
 	if len(c.Upstreams) != 1 || c.Upstreams[0].URL != "https://cache.nixos.org" {
@@ -106,6 +106,8 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		want string
 	}{
 		{args: []string{"--local-store", "maybe"}, want: "--local-store"},
+		{args: []string{"--local-compression", "xz"}, want: "--local-compression"},
+		{file: "local-compression = \"gzip\"\n", want: "--local-compression"},
 		{args: []string{"--max-size", "lots"}, want: "--max-size"},
 		{args: []string{"--listen", "nowhere"}, want: "--listen"},
 		{args: []string{"--listen", "unix:run/sock"}, want: "absolute path"},

@@ -52,6 +52,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "`ADDR` to listen on: HOST:PORT or unix:/PATH")
 	fs.StringVar(&c.StoreRoot, "store-root", c.StoreRoot, "root `DIR` of the local Nix store")
 	fs.StringVar(&c.LocalStore, "local-store", c.LocalStore, "serve the local store: auto, true or false")
+	fs.StringVar(&c.LocalCompression, "local-compression", c.LocalCompression, "how local NARs are sent: zstd (compressed on the fly) or none")
 	fs.Var(&list{dst: &c.SecretKeyFiles}, "secret-key-file", "Nix secret signing key `FILE` (repeatable)")
 	fs.IntVar(&c.Priority, "priority", c.Priority, "Priority in nix-cache-info (lower wins)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")

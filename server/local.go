@@ -48,14 +48,20 @@ type localNarInfos struct {
 	store LocalStore
 	keys  []signature.SecretKey
 	log   *slog.Logger
+	zstd  bool // announce and serve NARs compressed on the fly
+
+	encoders encoderPool
 
 	mu      sync.RWMutex
 	entries map[string]*localEntry
 	misses  map[string]int64 // hash part → unix nanoseconds until which it is a miss
 }
 
-func newLocalNarInfos(store LocalStore, keys []signature.SecretKey, log *slog.Logger) *localNarInfos {
-	return &localNarInfos{store: store, keys: keys, log: log, entries: make(map[string]*localEntry), misses: make(map[string]int64)}
+func newLocalNarInfos(store LocalStore, keys []signature.SecretKey, compression string, log *slog.Logger) *localNarInfos {
+	return &localNarInfos{
+		store: store, keys: keys, log: log, zstd: compression == CompressionZstd,
+		entries: make(map[string]*localEntry), misses: make(map[string]int64),
+	}
 }
 
 // get returns the entry of hashPart, or fs.ErrNotExist. A remembered entry
@@ -95,7 +101,7 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 	}
 	ni := &narinfo.NarInfo{
 		StorePath:   pi.Path,
-		Compression: "none",
+		Compression: CompressionNone,
 		NarHash:     pi.NarHash,
 		NarSize:     pi.NarSize,
 		References:  pi.References,
@@ -109,6 +115,11 @@ func (l *localNarInfos) get(ctx context.Context, hashPart string) (*localEntry, 
 	}
 	narHash := nix32(pi.NarHash)
 	ni.URL = "nar/" + hashPart + "-" + narHash + ".nar"
+	if l.zstd {
+		// No FileHash or FileSize: compressed on the fly, the file has
+		// no fixed hash, and Nix takes both as optional.
+		ni.Compression, ni.URL = CompressionZstd, ni.URL+".zst"
+	}
 	if err := ni.Sign(l.keys...); err != nil {
 		return nil, fmt.Errorf("sign %s: %w", pi.Path, err)
 	}

@@ -14,19 +14,22 @@ import (
 const narHashLen = 52 // nixbase32 of a sha256
 
 // localNARRef is what a local NAR URL names. narHash is "" for the legacy
-// nix-serve form that names the store path alone.
+// nix-serve form that names the store path alone; zstd is set for the
+// compressed form (.nar.zst).
 type localNARRef struct {
 	hashPart string
 	narHash  string
+	zstd     bool
 }
 
-// parseLocalNARName reads our own URL form and the ones nix-serve and
+// parseLocalNARName reads our own URL forms and the ones nix-serve and
 // harmonia hand out, which clients keep for 30 days:
 //
-//	<storehash>-<narhash>.nar   (ours and nix-serve's)
-//	<storehash>.nar             (old nix-serve)
-//	<narhash>.nar?hash=<storehash> (harmonia)
+//	<storehash>-<narhash>.nar[.zst] (ours and nix-serve's)
+//	<storehash>.nar[.zst]           (old nix-serve)
+//	<narhash>.nar[.zst]?hash=<storehash> (harmonia)
 func parseLocalNARName(name, query string) (localNARRef, bool) {
+	name, zstd := strings.CutSuffix(name, ".zst")
 	base, ok := strings.CutSuffix(name, ".nar")
 	if !ok {
 		return localNARRef{}, false
@@ -34,12 +37,12 @@ func parseLocalNARName(name, query string) (localNARRef, bool) {
 	const h = narinfo.HashPartLen
 	switch len(base) {
 	case h + 1 + narHashLen:
-		ref := localNARRef{hashPart: base[:h], narHash: base[h+1:]}
+		ref := localNARRef{hashPart: base[:h], narHash: base[h+1:], zstd: zstd}
 		return ref, base[h] == '-' && narinfo.ValidHashPart(ref.hashPart) && narinfo.ValidNix32(ref.narHash)
 	case h:
-		return localNARRef{hashPart: base}, narinfo.ValidHashPart(base)
+		return localNARRef{hashPart: base, zstd: zstd}, narinfo.ValidHashPart(base)
 	case narHashLen:
-		ref := localNARRef{hashPart: query, narHash: base}
+		ref := localNARRef{hashPart: query, narHash: base, zstd: zstd}
 		return ref, narinfo.ValidHashPart(query) && narinfo.ValidNix32(base)
 	}
 	return localNARRef{}, false
@@ -52,9 +55,9 @@ func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {
 	return s.opts.Mirror.ServeNAR(w, r, chi.URLParam(r, "name"))
 }
 
-// serveLocalNAR streams a NAR of the local store, uncompressed: the
-// bastion's LAN is fast and compressing on the fly would cost more CPU
-// than it saves.
+// serveLocalNAR streams a NAR of the local store: uncompressed with Range,
+// or, for a .nar.zst URL, compressed on the fly with neither Range nor a
+// Content-Length (the compressed size is known only at the end).
 func (s *Server) serveLocalNAR(w http.ResponseWriter, r *http.Request) error {
 	if s.local == nil {
 		return errNotFound
@@ -72,6 +75,19 @@ func (s *Server) serveLocalNAR(w http.ResponseWriter, r *http.Request) error {
 		// would fail the client's hash check, "not here" lets it move on.
 		return errNotFound
 	}
+	h := w.Header()
+	h.Set("Content-Type", "application/x-nix-nar")
+	if ref.narHash != "" {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=300")
+	}
+	if ref.zstd {
+		if r.Method == http.MethodHead {
+			return s.headLocalNAR(w, e, http.StatusOK)
+		}
+		return s.writeLocalZstd(w, r, e)
+	}
 	size := int64(e.narSize)
 	rng, err := parseRange(r.Header.Get("Range"), size)
 	if err != nil {
@@ -80,14 +96,7 @@ func (s *Server) serveLocalNAR(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	h := w.Header()
-	h.Set("Content-Type", "application/x-nix-nar")
 	h.Set("Accept-Ranges", "bytes")
-	if ref.narHash != "" {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "public, max-age=300")
-	}
 	status := http.StatusOK
 	length := size
 	if rng != nil {
@@ -96,14 +105,20 @@ func (s *Server) serveLocalNAR(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.Set("Content-Length", itoa(length))
 	if r.Method == http.MethodHead {
-		if !s.opts.Local.Exists(e.storePath) {
-			s.local.forget(ref.hashPart)
-			return errNotFound
-		}
-		w.WriteHeader(status)
-		return nil
+		return s.headLocalNAR(w, e, status)
 	}
 	return s.writeLocalNAR(w, r, e, rng, status)
+}
+
+// headLocalNAR answers a HEAD whose headers are set, checking that the
+// path is still there.
+func (s *Server) headLocalNAR(w http.ResponseWriter, e *localEntry, status int) error {
+	if !s.opts.Local.Exists(e.storePath) {
+		s.local.forget(hashPartOf(e.storePath))
+		return errNotFound
+	}
+	w.WriteHeader(status)
+	return nil
 }
 
 // writeLocalNAR writes the body of a local NAR answer whose headers are set.
@@ -119,10 +134,15 @@ func (s *Server) writeLocalNAR(w http.ResponseWriter, r *http.Request, e *localE
 	if rw != nil && errors.Is(err, errRangeDone) {
 		return nil
 	}
-	size := int64(e.narSize)
-	if err == nil && (rw == nil && n == size || rw != nil && rw.remain == 0) {
+	if err == nil && (rw == nil && n == int64(e.narSize) || rw != nil && rw.remain == 0) {
 		return nil
 	}
+	return s.localNARFailed(r, e, lw, n, err)
+}
+
+// localNARFailed ends a local NAR answer whose body failed, or fell short
+// of the NAR size with no error, after n bytes of NAR went out.
+func (s *Server) localNARFailed(r *http.Request, e *localEntry, lw *lateHeader, n int64, err error) error {
 	s.local.forget(hashPartOf(e.storePath))
 	if !lw.sent {
 		// Nothing went out yet: the path vanished (or never read), which
@@ -134,7 +154,7 @@ func (s *Server) writeLocalNAR(w http.ResponseWriter, r *http.Request, e *localE
 		return err
 	}
 	if r.Context().Err() == nil {
-		s.log.Warn("nar stream failed", "path", e.storePath, "written", n, "size", size, "err", err)
+		s.log.Warn("nar stream failed", "path", e.storePath, "written", n, "size", e.narSize, "err", err)
 	}
 	abort()
 	return nil

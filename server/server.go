@@ -41,6 +41,10 @@ type Options struct {
 	Local LocalStore
 	// Mirror serves paths from upstream caches; nil mirrors nothing.
 	Mirror Mirror
+	// LocalCompression is how local NARs are announced and sent:
+	// CompressionZstd compresses them on the fly; "" or CompressionNone
+	// sends them as they are, with Range.
+	LocalCompression string
 	// Keys sign every narinfo of the local store; none serves them unsigned.
 	Keys []signature.SecretKey
 	// Priority is announced in nix-cache-info.
@@ -90,7 +94,7 @@ func New(opts Options) *Server {
 		access:  newAccess(opts.Access, opts.Gatherer != nil, opts.Logger, opts.Registerer),
 	}
 	if opts.Local != nil {
-		s.local = newLocalNarInfos(opts.Local, opts.Keys, opts.Logger)
+		s.local = newLocalNarInfos(opts.Local, opts.Keys, opts.LocalCompression, opts.Logger)
 	}
 	for _, k := range opts.Keys {
 		s.publicKeys = append(s.publicKeys, k.ToPublicKey().String())

@@ -98,7 +98,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	opts := server.Options{Keys: keys, Priority: cfg.Priority, Logger: log, Registerer: reg, Gatherer: reg}
+	opts := server.Options{Keys: keys, LocalCompression: cfg.LocalCompression, Priority: cfg.Priority, Logger: log, Registerer: reg, Gatherer: reg}
 	if cfg.AccessLog {
 		opts.AccessLog = log
 	}
