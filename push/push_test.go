@@ -311,4 +311,3 @@ func TestPushRefuses(t *testing.T) {
 		})
 	}
 }
-
