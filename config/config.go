@@ -77,6 +77,15 @@ type Config struct {
 	// to whoever reaches it; "" serves it on the main listener.
 	MetricsListen string `toml:"metrics-listen"`
 
+	// PushTrustedPublicKeys are the keys an uploaded narinfo must be
+	// signed by; none lets a push token alone vouch for an upload, which
+	// the server then signs.
+	PushTrustedPublicKeys []string `toml:"push-trusted-public-key"`
+	// MaxUploadSize bounds one uploaded NAR, compressed or not; "" means 32GiB.
+	MaxUploadSize string `toml:"max-upload-size"`
+	// PushMaxSize bounds all pushed NARs together; "" means no limit.
+	PushMaxSize string `toml:"push-max-size"`
+
 	CacheDir          string     `toml:"cache-dir"`
 	MaxSize           string     `toml:"max-size"` // "" means no limit
 	NegativeTTL       Duration   `toml:"negative-ttl"`
@@ -159,13 +168,25 @@ func bad(key, format string, args ...any) error {
 }
 
 // MaxSizeBytes is MaxSize in bytes; 0 means no limit.
-func (c *Config) MaxSizeBytes() (int64, error) {
-	if c.MaxSize == "" || c.MaxSize == "0" {
+func (c *Config) MaxSizeBytes() (int64, error) { return sizeBytes("max-size", c.MaxSize) }
+
+// PushSizes are MaxUploadSize and PushMaxSize in bytes; 0 means the default.
+func (c *Config) PushSizes() (maxUpload, maxStore int64, err error) {
+	if maxUpload, err = sizeBytes("max-upload-size", c.MaxUploadSize); err != nil {
+		return 0, 0, err
+	}
+	maxStore, err = sizeBytes("push-max-size", c.PushMaxSize)
+	return maxUpload, maxStore, err
+}
+
+// sizeBytes parses a size setting; "" and "0" are 0.
+func sizeBytes(key, v string) (int64, error) {
+	if v == "" || v == "0" {
 		return 0, nil
 	}
-	n, err := humanize.ParseBytes(c.MaxSize)
+	n, err := humanize.ParseBytes(v)
 	if err != nil || n > 1<<62 {
-		return 0, bad("max-size", "%q is not a size like 50GiB", c.MaxSize)
+		return 0, bad(key, "%q is not a size like 50GiB", v)
 	}
 	return int64(n), nil
 }
@@ -200,6 +221,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, err := c.MaxSizeBytes(); err != nil {
+		return err
+	}
+	if _, _, err := c.PushSizes(); err != nil {
 		return err
 	}
 	if c.NegativeTTL <= 0 {

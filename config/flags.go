@@ -62,6 +62,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (method, path, status, bytes, duration)")
 	fs.Var(&list{dst: &c.TokenFiles}, "token-file", "`FILE` of client tokens, lines of NAME SCOPES SECRET (repeatable)")
 	fs.BoolVar(&c.Private, "private", c.Private, "reads need a token with the read scope (nix-cache-info stays open)")
+	fs.Var(&list{dst: &c.PushTrustedPublicKeys}, "push-trusted-public-key", "public `KEY` an uploaded narinfo must be signed by (repeatable); none: the push token vouches, the server signs")
+	fs.StringVar(&c.MaxUploadSize, "max-upload-size", c.MaxUploadSize, "largest uploaded NAR `SIZE`, compressed or not; empty: 32GiB")
+	fs.StringVar(&c.PushMaxSize, "push-max-size", c.PushMaxSize, "`SIZE` of all pushed NARs together; empty: no limit")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "`ADDR` serving /metrics on its own, without a token")
 
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache and its index")

@@ -48,7 +48,7 @@ func narInfoRequest(r *http.Request) (string, bool) {
 
 // writeNarInfo answers /<hash>.narinfo for a valid hash part: from the
 // local store first, since the paths built here are what this cache exists
-// for, then the mirror. It returns the body bytes written.
+// for, then the pushed paths, then the mirror. It returns the body bytes written.
 func (s *Server) writeNarInfo(w http.ResponseWriter, r *http.Request, hashPart string) (int, error) {
 	body, err := s.findNarInfo(r, hashPart)
 	if err != nil {
@@ -88,6 +88,9 @@ func (s *Server) findNarInfo(r *http.Request, hashPart string) ([]byte, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+	}
+	if body, err := s.pushedNarInfo(hashPart); !errors.Is(err, fs.ErrNotExist) {
+		return body, err
 	}
 	if s.opts.Mirror != nil {
 		if mb, ok := s.opts.Mirror.(narInfoBytesMirror); ok {

@@ -61,6 +61,9 @@ type Options struct {
 	AccessLog *slog.Logger
 	// Access says which requests need a token; the zero value asks for none.
 	Access AccessOptions
+	// Push takes uploads (PUT) and serves the pushed paths; nil takes
+	// none (PUT is 405).
+	Push Pusher
 }
 
 // Server answers the binary cache protocol.
@@ -117,8 +120,11 @@ func (s *Server) routes() chi.Router {
 	get("/", s.handle(s.serveLanding))
 	get("/{file}", s.handle(s.serveTopLevel))
 	get("/nar/mirror/{name}", s.handle(s.serveMirrorNAR))
-	get("/nar/{name}", s.handle(s.serveLocalNAR))
+	get("/nar/{name}", s.handle(s.serveNAR))
 	get("/log/{drv}", s.handle(s.serveLog))
+	if s.opts.Push != nil {
+		s.pushRoutes(r)
+	}
 	if s.opts.Gatherer != nil {
 		get("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	}

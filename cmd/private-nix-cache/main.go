@@ -17,6 +17,7 @@ commands:
   keygen    NAME SECRETFILE PUBLICFILE: make a signing key pair
   gc        evict the NAR cache down to a size now
   verify    re-hash every cached NAR, delete bad ones
+  delete    PATH...: remove pushed paths
   check-config FILE: load and validate a TOML config, touching no file it names
   version   print the version and VCS revision (also --version)
 
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = gc(args, stdout, stderr)
 	case "verify":
 		err = verify(args, stdout, stderr)
+	case "delete":
+		err = deleteCmd(args, stdout, stderr)
 	case "check-config":
 		err = checkConfig(args, stdout, stderr)
 	case "version", "--version", "-version":
@@ -117,5 +120,6 @@ var commandHelp = map[string]string{
 	"keygen":       "Write a signing key pair in Nix's format: SECRETFILE (0600) for --secret-key-file,\nPUBLICFILE for the clients' trusted-public-keys. NAME is usually HOST-1. Neither file may exist.",
 	"gc":           "Evict least recently used NARs down to a size now.",
 	"verify":       "Re-hash every cached NAR; bad ones are removed and make the exit code 1.",
+	"delete":       "Remove pushed paths (store paths or hash parts): each narinfo, then its NAR. The server must be stopped.",
 	"check-config": "Load and validate a TOML config as serve would, without opening the files it names.",
 }

@@ -123,6 +123,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		opts.Mirror = m.mirror
 		a.upstreams = m.upstreams
 	}
+	if err := a.wirePush(&opts, keys); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.handler = server.New(opts)
 	if a.tls, err = buildTLS(ctx, cfg, log, reg, &a.closers); err != nil {
 		a.close()

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
+	"github.com/private-nix-cache/private-nix-cache/push"
+)
+
+// This file alone knows how pushed paths sit in a cache directory of
+// their own (<cache-dir>/pushed, without a size limit, so that nothing is
+// ever evicted): rewrite it when the storage changes.
+
+// pushedDir is where pushed paths are kept, apart from the mirror.
+func pushedDir(cacheDir string) string { return filepath.Join(cacheDir, "pushed") }
+
+// pushStore is a push.Store over a cache.Cache.
+type pushStore struct{ c *cache.Cache }
+
+var _ push.Store = pushStore{}
+
+// pushUpstream is the Upstream field of a pushed narinfo in the index.
+const pushUpstream = "push"
+
+func (s pushStore) CreateNAR(name string) (push.Writer, error) { return s.c.Create(name) }
+
+func (s pushStore) OpenNAR(name string) (push.NARFile, error) {
+	n, err := s.c.OpenNAR(context.Background(), name, nil)
+	if err != nil {
+		return nil, err
+	}
+	return pushNARFile{File: n.File(), nar: n}, nil
+}
+
+func (s pushStore) HasNAR(name string) bool {
+	n, err := s.c.OpenNAR(context.Background(), name, nil)
+	if err != nil {
+		return false
+	}
+	n.Close()
+	return true
+}
+
+func (s pushStore) PutNarInfo(ni *narinfo.NarInfo, narName string) error {
+	return s.c.PutNarInfo(cache.NarInfoEntry{NarInfo: ni, Key: narName, Upstream: pushUpstream})
+}
+
+func (s pushStore) NarInfo(hashPart string) (*push.Stored, error) {
+	e, err := s.c.NarInfo(hashPart)
+	if err != nil {
+		return nil, err
+	}
+	return &push.Stored{NarInfo: e.NarInfo, Raw: e.Raw, NARName: e.Key}, nil
+}
+
+func (s pushStore) Size() int64 {
+	n, _ := s.c.Size()
+	return n
+}
+
+type pushNARFile struct {
+	*os.File
+	nar *cache.NAR
+}
+
+func (f pushNARFile) Size() int64        { return f.nar.Size() }
+func (f pushNARFile) ModTime() time.Time { return f.nar.ModTime() }
+func (f pushNARFile) Close() error       { return f.nar.Close() }
+
+// deletePushed removes pushed paths by hash part from the store in dir,
+// which no server may hold: each narinfo first, so that no client is sent
+// to a missing NAR, then the NAR files. It returns the NAR names removed;
+// a hash part not pushed is an error naming it.
+func deletePushed(dir string, hashParts []string) ([]string, error) {
+	c, err := cache.Open(cache.Options{Dir: dir, LockTimeout: 500 * time.Millisecond})
+	if errors.Is(err, cache.ErrLocked) {
+		return nil, fmt.Errorf("the pushed store is held by a running server (stop it first): %w", err)
+	} else if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, hp := range hashParts {
+		e, err := c.NarInfo(hp)
+		if err != nil {
+			c.Close()
+			return names, fmt.Errorf("%s: not a pushed path: %w", hp, err)
+		}
+		if err := c.DeleteNarInfo(hp); err != nil {
+			c.Close()
+			return names, err
+		}
+		names = append(names, e.Key)
+	}
+	if err := c.Close(); err != nil {
+		return nil, err
+	}
+	// The cache has no call to remove one file: remove it where the cache
+	// keeps it (nar/<first 2 chars>/<name>); the next open forgets it.
+	for _, name := range names {
+		err := os.Remove(filepath.Join(dir, "nar", name[:2], name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return names, err
+		}
+	}
+	c, err = cache.Open(cache.Options{Dir: dir, LockTimeout: 500 * time.Millisecond})
+	if err != nil {
+		return names, err
+	}
+	return names, c.Close()
+}
