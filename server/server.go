@@ -115,6 +115,7 @@ func (s *Server) routes() chi.Router {
 	get("/nar/mirror/{name}", s.handle(s.serveMirrorNAR))
 	get("/nar/{name}", s.handle(s.serveLocalNAR))
 	get("/log/{drv}", s.handle(s.serveLog))
+	get("/realisations/{file}", s.handle(s.serveRealisation))
 	if s.opts.Gatherer != nil {
 		get("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	}
