@@ -90,9 +90,14 @@ let
       credential = upstreamCredential i;
       path = upstream.tokenFile;
     }) cfg.upstreams
+    ++ lib.imap0 (i: path: {
+      credential = tokenCredential i;
+      inherit path;
+    }) cfg.tokenFiles
   );
   upstreamCredential = i: "upstream-${toString i}-token";
   signKeyCredential = i: "sign-key-${toString i}";
+  tokenCredential = i: "token-${toString i}";
 
   # Every path option, set or not, so that a store path is refused even
   # where the current settings would not load it.
@@ -125,7 +130,11 @@ let
   ++ lib.imap0 (i: path: {
     option = "signKeyPaths.${toString i}";
     inherit path;
-  }) cfg.signKeyPaths;
+  }) cfg.signKeyPaths
+  ++ lib.imap0 (i: path: {
+    option = "tokenFiles.${toString i}";
+    inherit path;
+  }) cfg.tokenFiles;
 
   optionalSetting = key: value: optionalAttrs (value != null) { ${key} = value; };
 
@@ -150,6 +159,11 @@ let
     upstream = lib.imap0 upstreamTable cfg.upstreams;
   }
   // optionalAttrs (signKeyFiles != [ ]) { secret-key-file = signKeyFiles; }
+  // optionalAttrs (cfg.tokenFiles != [ ]) {
+    token-file = lib.imap0 (i: _: credentialPath (tokenCredential i)) cfg.tokenFiles;
+  }
+  // optionalAttrs cfg.private { private = true; }
+  // optionalSetting "metrics-listen" cfg.metricsListen
   // optionalSetting "max-size" cfg.maxCacheSize
   // optionalAttrs (tlsCfg.enable && static) {
     # Read in place, so that a renewal is picked up without a restart.
@@ -191,7 +205,10 @@ let
     (portOf (cfg.settings.listen or ""))
     (portOf (cfg.settings.http-redirect-listen or ""))
   ];
-  bindsPrivilegedPort = lib.any (p: p < 1024) listenPorts;
+  # The metrics listener is for a scraper on a trusted network: it needs
+  # the capability below 1024 too, but the firewall never opens it.
+  metricsPort = portOf (cfg.settings.metrics-listen or "");
+  bindsPrivilegedPort = lib.any (p: p < 1024) (listenPorts ++ optional (metricsPort != null) metricsPort);
 
   # Directories under /var/cache and /var/lib are made by systemd for the
   # unit; others (a larger disk, say) by tmpfiles, then opened for writing.
@@ -306,6 +323,40 @@ in
       description = ''
         File holding the DNS provider's API token, used when `tls.dnsProvider` is
         `"cloudflare"`. Loaded with `LoadCredential=`; never copied into the Nix store.
+      '';
+    };
+
+    tokenFiles = mkOption {
+      type = types.listOf secretPath;
+      default = [ ];
+      example = [ "/run/secrets/private-nix-cache-tokens" ];
+      description = ''
+        Files of the tokens clients present, one a line: `NAME SCOPES SECRET`,
+        scopes among `read`, `push` and `metrics` (see the README's Access
+        section). With any token, `/metrics` needs a `metrics` token (or moves
+        to `metricsListen`). Loaded with `LoadCredential=`; never copied into
+        the Nix store.
+      '';
+    };
+
+    private = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Reads need a token with the `read` (or `push`) scope from `tokenFiles`;
+        `/nix-cache-info` stays open. Clients then need a netrc
+        (`client.netrcFile`).
+      '';
+    };
+
+    metricsListen = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "127.0.0.1:9100";
+      description = ''
+        Address (host:port) serving `/metrics` alone, over plain HTTP and
+        without a token; the main listener then answers 404 for it. Open to
+        whoever reaches it: `openFirewall` never opens it.
       '';
     };
 
@@ -484,6 +535,18 @@ in
         '';
       };
 
+      netrcFile = mkOption {
+        type = types.nullOr secretPath;
+        default = null;
+        example = "/run/secrets/nix-netrc";
+        description = ''
+          Nix's `netrc-file`, for a server with `private = true`: a line
+          `machine HOST password TOKEN`, where HOST is the host name of `url`
+          and TOKEN a `read` token. The Nix daemon reads it as root, so it may
+          stay root-only (a sops-nix secret); never give a file of the Nix store.
+        '';
+      };
+
       connectTimeout = mkOption {
         type = types.nullOr types.int;
         default = null;
@@ -518,6 +581,10 @@ in
           {
             assertion = acmeHost != null -> (tlsCfg.certFile == null && tlsCfg.keyFile == null);
             message = "services.private-nix-cache: tls.useACMEHost and tls.certFile/tls.keyFile exclude each other; set one.";
+          }
+          {
+            assertion = cfg.private -> cfg.tokenFiles != [ ];
+            message = "services.private-nix-cache.private needs services.private-nix-cache.tokenFiles, with a token of the read scope.";
           }
           {
             assertion = tlsCfg.dnsProvider == "cloudflare" -> cfg.apiTokenPath != null;
@@ -635,6 +702,12 @@ in
     })
 
     (mkIf clientCfg.enable {
+      assertions = [
+        {
+          assertion = clientCfg.netrcFile == null || !(inStore clientCfg.netrcFile);
+          message = "services.private-nix-cache.client.netrcFile = \"${toString clientCfg.netrcFile}\" is in the Nix store, which every local user can read. Give the path of a file outside the store, such as a sops-nix secret under /run/secrets.";
+        }
+      ];
       nix.settings = {
         # Nix orders substituters by the Priority of their nix-cache-info
         # (this server says 30, cache.nixos.org 40); listing it first too
@@ -643,7 +716,8 @@ in
           if clientCfg.keepCacheNixosOrg then lib.mkBefore [ clientCfg.url ] else lib.mkForce [ clientCfg.url ];
         trusted-public-keys = [ clientCfg.publicKey ];
       }
-      // optionalAttrs (clientCfg.connectTimeout != null) { connect-timeout = clientCfg.connectTimeout; };
+      // optionalAttrs (clientCfg.connectTimeout != null) { connect-timeout = clientCfg.connectTimeout; }
+      // optionalAttrs (clientCfg.netrcFile != null) { netrc-file = clientCfg.netrcFile; };
     })
   ];
 }

@@ -103,9 +103,18 @@ func (d *nixDB) close() error {
 // queryByHash runs byHashQuery with arg and scans the row into dest. It
 // returns sql.ErrNoRows when there is none.
 func (d *nixDB) queryByHash(ctx context.Context, arg string, dest ...any) error {
+	return d.query(ctx, func(c *dbConn) error {
+		return c.byHash.QueryRowContext(ctx, arg).Scan(dest...)
+	})
+}
+
+// query runs one read on whichever connection currently works. read
+// returns nil or sql.ErrNoRows when it got an answer; any other error may
+// mean the connection cannot read the database as it is now.
+func (d *nixDB) query(ctx context.Context, read func(*dbConn) error) error {
 	for switches := 0; ; switches++ {
 		c := d.cur.Load()
-		err := c.byHash.QueryRowContext(ctx, arg).Scan(dest...)
+		err := read(c)
 		found := err == nil || errors.Is(err, sql.ErrNoRows)
 		switch {
 		case found && (!c.immutable || c.current(d.path)):

@@ -1,7 +1,7 @@
 # Evaluates ../module.nix with lib.evalModules against stub NixOS options
 # (./stubs.nix) and a stub pkgs (./pkgs-stub.nix), and checks what it makes
 # of a bastion (ACME over RFC 2136, sops-nix secrets), a Cloudflare variant,
-# a static certificate, clients, and broken configurations.
+# a static certificate, a private cache, clients, and broken configurations.
 #
 # Run through ./eval.sh. Evaluates to { passed = [ names ]; rendered = TOML; }
 # and throws at the first mismatch.
@@ -170,6 +170,21 @@ let
       signKeyPaths = [ "/run/secrets/new-key" ];
     };
   };
+
+  # A private cache: tokens from sops-nix, metrics on their own listener.
+  privateCache = eval {
+    services.private-nix-cache = {
+      enable = true;
+      openFirewall = true;
+      tokenFiles = [
+        "/run/secrets/tokens-hosts"
+        "/run/secrets/tokens-ci"
+      ];
+      private = true;
+      metricsListen = "127.0.0.1:9100";
+    };
+  };
+  privateSvc = privateCache.systemd.services.private-nix-cache.serviceConfig;
 
   clientWithOthers = eval {
     nix.settings.substituters = [ "https://nix-community.cachix.org" ];
@@ -423,6 +438,69 @@ let
       [ "services.private-nix-cache.signKeyPaths.0" ]
     )
 
+    # --- access control ---
+    (expectAssertions "private cache has no failed assertions" privateCache [ ])
+    (expect "private cache LoadCredential" privateSvc.LoadCredential [
+      "token-0:/run/secrets/tokens-hosts"
+      "token-1:/run/secrets/tokens-ci"
+    ])
+    (expect "private cache settings" (pick [
+      "token-file"
+      "private"
+      "metrics-listen"
+    ] privateCache.services.private-nix-cache.settings) {
+      token-file = [
+        "${creds}/token-0"
+        "${creds}/token-1"
+      ];
+      private = true;
+      metrics-listen = "127.0.0.1:9100";
+    })
+    (expectTrue "private cache config file is checked by the binary" (configChecked privateCache privateSvc))
+    (expectTrue "private cache config names no secret source" (
+      !hasInfix "/run/secrets" (toml.render privateCache.services.private-nix-cache.settings)
+    ))
+    (expect "openFirewall never opens metricsListen" privateCache.networking.firewall.allowedTCPPorts [ 5000 ])
+    (expect "an unprivileged metricsListen needs no capability" privateSvc.CapabilityBoundingSet "")
+    (expect "metricsListen below 1024 gets CAP_NET_BIND_SERVICE, not the firewall"
+      (
+        let
+          c = broken {
+            services.private-nix-cache.metricsListen = "[::1]:910";
+            services.private-nix-cache.openFirewall = true;
+          };
+        in
+        {
+          inherit (c.systemd.services.private-nix-cache.serviceConfig) AmbientCapabilities;
+          inherit (c.networking.firewall) allowedTCPPorts;
+        }
+      )
+      {
+        AmbientCapabilities = [ "CAP_NET_BIND_SERVICE" ];
+        allowedTCPPorts = [ 5000 ];
+      }
+    )
+    (expect "tokens without private guard only metrics and uploads"
+      (broken { services.private-nix-cache.tokenFiles = [ "/run/secrets/tokens" ]; }).services.private-nix-cache.settings.private or false
+      false
+    )
+    (expectAssertions "private without tokenFiles"
+      (broken { services.private-nix-cache.private = true; })
+      [ "services.private-nix-cache.private needs services.private-nix-cache.tokenFiles" ]
+    )
+    (expectAssertions "token file in the store"
+      (broken { services.private-nix-cache.tokenFiles = [ "${builtins.storeDir}/00000000000000000000000000000000-tokens" ]; })
+      [ "services.private-nix-cache.tokenFiles.0 = \"${builtins.storeDir}/" ]
+    )
+    (expectTrue "a Nix path literal as token file is a type error" (
+      !(builtins.tryEval (
+        let
+          files = (broken { services.private-nix-cache.tokenFiles = [ ./eval-test.nix ]; }).services.private-nix-cache.tokenFiles;
+        in
+        builtins.deepSeq files files
+      )).success
+    ))
+
     # --- defaults ---
     (expect "minimal settings" minimal.services.private-nix-cache.settings {
       listen = "[::]:5000";
@@ -481,6 +559,41 @@ let
       "https://nix-community.cachix.org"
       "https://cache.nixos.org/"
     ])
+    (expectTrue "client sets no netrc-file unless asked" (!(client.nix.settings ? netrc-file)))
+    (expect "client netrcFile"
+      (eval {
+        services.private-nix-cache.client = {
+          enable = true;
+          url = "https://cache.example.org";
+          publicKey = serverKey;
+          netrcFile = "/run/secrets/nix-netrc";
+        };
+      }).nix.settings.netrc-file
+      "/run/secrets/nix-netrc"
+    )
+    (expectAssertions "client netrc in the store"
+      (eval {
+        services.private-nix-cache.client = {
+          enable = true;
+          url = "https://cache.example.org";
+          publicKey = serverKey;
+          netrcFile = "${builtins.storeDir}/00000000000000000000000000000000-netrc";
+        };
+      })
+      [ "services.private-nix-cache.client.netrcFile = \"${builtins.storeDir}/" ]
+    )
+    (expectTrue "a Nix path literal as netrc is a type error" (
+      !(builtins.tryEval
+        (eval {
+          services.private-nix-cache.client = {
+            enable = true;
+            url = "https://cache.example.org";
+            publicKey = serverKey;
+            netrcFile = ./eval-test.nix;
+          };
+        }).nix.settings.netrc-file
+      ).success
+    ))
     (expect "client without cache.nixos.org" clientOnly.nix.settings.substituters [
       "https://cache.example.org"
     ])

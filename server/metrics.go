@@ -27,7 +27,7 @@ type routeMetrics struct {
 	bytes    prometheus.Counter
 }
 
-var routeNames = []string{"cache-info", "narinfo", "nar-mirror", "nar-local", "ls", "log", "metrics", "other"}
+var routeNames = []string{"cache-info", "narinfo", "nar-mirror", "nar-local", "ls", "log", "realisation", "metrics", "other"}
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	f := promauto.With(reg)
@@ -92,6 +92,8 @@ func routeOf(path string) string {
 		return "ls"
 	case strings.HasPrefix(path, "/log/"):
 		return "log"
+	case strings.HasPrefix(path, "/realisations/"):
+		return "realisation"
 	case path == "/metrics":
 		return "metrics"
 	}

@@ -122,6 +122,7 @@ func (s *Server) routes() chi.Router {
 	get("/nar/mirror/{name}", s.handle(s.serveMirrorNAR))
 	get("/nar/{name}", s.handle(s.serveNAR))
 	get("/log/{drv}", s.handle(s.serveLog))
+	get("/realisations/{file}", s.handle(s.serveRealisation))
 	if s.opts.Push != nil {
 		s.pushRoutes(r)
 	}
