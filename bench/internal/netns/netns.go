@@ -42,11 +42,11 @@ func (l Link) String() string {
 type Net struct {
 	Upstream, Bastion, Client string // namespace names
 
-	UpstreamIP       string // the upstream, on the link to the bastion
-	BastionIP        string // the bastion, on the link to the client
-	WAN, LAN         Link   // upstream ↔ bastion, bastion ↔ client
-	created          []string
-	upstreamBastion  string // bastion's address on the upstream link
+	UpstreamIP      string // the upstream, on the link to the bastion
+	BastionIP       string // the bastion, on the link to the client
+	WAN, LAN        Link   // upstream ↔ bastion, bastion ↔ client
+	created         []string
+	upstreamBastion string // bastion's address on the upstream link
 }
 
 // Setup creates the namespaces, links, addresses, routes and rate limits.
@@ -155,24 +155,45 @@ func (n *Net) DialClient(ctx context.Context, network, addr string) (net.Conn, e
 }
 
 // inNamespace runs f on an OS thread that has joined namespace ns; sockets
-// f opens stay in ns. The thread is never handed back to the Go scheduler
-// (no UnlockOSThread), so it ends with its goroutine.
+// f opens stay in ns. The thread goes back to its own namespace before it
+// is handed back: a thread that ended would take the children it started
+// with it (they die with their parent thread under Pdeathsig). Only when
+// it cannot go back is it left locked, so that it ends with its goroutine.
 func inNamespace(ns string, f func() error) error {
-	file, err := os.Open("/run/netns/" + ns)
+	target, err := os.Open("/run/netns/" + ns)
 	if err != nil {
 		return err
 	}
-	defer file.Close()
+	defer target.Close()
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if _, _, errno := syscall.RawSyscall(sysSetns, file.Fd(), syscall.CLONE_NEWNET, 0); errno != 0 {
-			done <- fmt.Errorf("setns %s: %w", ns, errno)
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- err
 			return
 		}
-		done <- f()
+		defer home.Close()
+		if err := setns(target); err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("join %s: %w", ns, err)
+			return
+		}
+		err = f()
+		if setns(home) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	return <-done
+}
+
+func setns(f *os.File) error {
+	if _, _, errno := syscall.RawSyscall(sysSetns, f.Fd(), syscall.CLONE_NEWNET, 0); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 func ipCmd(ctx context.Context, args ...string) error {
