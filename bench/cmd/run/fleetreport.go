@@ -136,7 +136,7 @@ func fleetSVG(r *Report) string {
 	step := xmax / 5
 	for v := 0.0; v <= xmax+1e-9; v += step {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e4e4e4"/>`+"\n", x(v), top-4, x(v), bottom)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#444">%s s</text>`+"\n", x(v), bottom+16, fmtValue(v))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#444">%g s</text>`+"\n", x(v), bottom+16, v)
 	}
 	for i, rw := range rows {
 		y := top + i*rowH

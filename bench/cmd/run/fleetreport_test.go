@@ -85,3 +85,30 @@ func TestFleetSVGIsWellFormedAndWritten(t *testing.T) {
 		t.Errorf("write made no fleet chart: %v", err)
 	}
 }
+
+func TestKeepOtherPhasesAddsPreviousMeasures(t *testing.T) {
+	dir := t.TempDir()
+	prev := fleetReport()
+	hit := &Measure{ID: "hit_rps", Name: "narinfo cache hits, 64 connections", Unit: "req/s", Better: "higher",
+		Values: map[string]stats.Summary{"ours": stats.Of([]float64{100}), "nginx": stats.Of([]float64{80})}}
+	prev.Measures = append(prev.Measures, hit)
+	prev.Date, prev.Command = "2026-01-01 00:00 UTC", "bench/run"
+	if _, _, _, err := prev.write(dir, "prev"); err != nil {
+		t.Fatal(err)
+	}
+	rep := fleetReport()
+	rep.Measures[0].Values["ours"] = stats.Of([]float64{99})
+	if err := keepOtherPhases(rep, "fleet", dir); err != nil {
+		t.Fatal(err)
+	}
+	if rep.index["hit_rps"] == nil {
+		t.Fatalf("the mirror measure of the previous run was not kept")
+	}
+	if got := rep.index["fleet_cold"].Values["ours"].Median; got != 99 {
+		t.Errorf("fleet_cold replaced by the previous run's: %v", got)
+	}
+	md := rep.Markdown("")
+	if !strings.Contains(md, "only the fleet phase") || !strings.Contains(md, "narinfo cache hits") {
+		t.Errorf("markdown lacks the kept measures or their note:\n%s", md)
+	}
+}

@@ -122,6 +122,9 @@ func run(args []string) error {
 	rep := b.report(args, time.Since(start))
 	rep.Machine.LoadStart, rep.Machine.LoadEnd = loadStart, loadAverage()
 	rep.Source = source
+	if err := keepOtherPhases(rep, cfg.only, cfg.out); err != nil {
+		return err
+	}
 	fmt.Println(rep.Markdown(""))
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	return publish(cfg, rep, stamp, b.logf)
