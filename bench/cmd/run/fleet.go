@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/bench/internal/fixture"
@@ -38,8 +39,8 @@ func (b *bench) fleetPhase(ctx context.Context) error {
 	defer pl.close()
 	b.logf("fleet: %s", pl.note)
 	b.fleet = &fleetResult{Network: pl.note, NarBytes: fl.NarBytes, Runs: b.cfg.fleetReps,
-		Fixture: fmt.Sprintf("%d store paths, %d files copied from this machine's %v; NAR %.0f MB, xz %.0f MB (as cache.nixos.org serves it), signed by %s",
-			len(fl.Paths), fl.Files, fixture.FleetSources, float64(fl.NarBytes)/1e6, float64(fl.FileBytes)/1e6, fl.KeyName)}
+		Fixture: fmt.Sprintf("%d store paths, %d files copied from this machine's %s; NAR %.0f MB, xz %.0f MB (as cache.nixos.org serves it), signed by %s",
+			len(fl.Paths), fl.Files, strings.Join(fixture.FleetSources, ", "), float64(fl.NarBytes)/1e6, float64(fl.FileBytes)/1e6, fl.KeyName)}
 
 	up, err := b.fleetNginx(pl, roleUpstream, "ref", "upstream (nginx static, xz)", nginx.Site{Root: fl.Cache()})
 	if err != nil {
