@@ -103,7 +103,7 @@ func (pl *fleetPlace) listen(role string) (string, error) {
 	return host + ":" + strconv.Itoa(pl.port), nil
 }
 
-// startNginx runs nginx for role: static over root, or a mirror of upstream.
+// fleetNginx runs nginx for role: static over a cache folder, or a mirror of an upstream.
 func (b *bench) fleetNginx(pl *fleetPlace, role, key, name string, site nginx.Site) (*contender, error) {
 	var err error
 	if site.Listen, err = pl.listen(role); err != nil {
