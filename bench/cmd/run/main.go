@@ -39,6 +39,9 @@ type settings struct {
 	reps      int
 	duration  time.Duration
 	misses    int
+	fleet     fixture.FleetParams
+	fleetReps int
+	fleetNet  string // auto, netns or loopback
 }
 
 type bench struct {
@@ -53,6 +56,7 @@ type bench struct {
 	client    *http.Client
 	measures  map[string]*Measure
 	order     []string
+	fleet     *fleetResult
 }
 
 func main() {
@@ -109,10 +113,18 @@ func run(args []string) error {
 			return b.withLogs(fmt.Errorf("local store: %w", err))
 		}
 	}
+	if cfg.only == "" || cfg.only == "fleet" {
+		if err := b.fleetPhase(ctx); err != nil {
+			return b.withLogs(fmt.Errorf("fleet update: %w", err))
+		}
+	}
 
 	rep := b.report(args, time.Since(start))
 	rep.Machine.LoadStart, rep.Machine.LoadEnd = loadStart, loadAverage()
 	rep.Source = source
+	if err := keepOtherPhases(rep, cfg.only, cfg.out); err != nil {
+		return err
+	}
 	fmt.Println(rep.Markdown(""))
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	return publish(cfg, rep, stamp, b.logf)
@@ -183,7 +195,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&cfg.doc, "doc", "BENCHMARKS.md", "document whose generated section --update-doc rewrites")
 	fs.StringVar(&updateDoc, "update-doc", "", "write the summary into --doc: true or false (default: true for a full run)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp folder (server logs, nginx configs)")
-	fs.StringVar(&cfg.only, "only", "", "run one phase: mirror or local")
+	fs.StringVar(&cfg.only, "only", "", "run one phase: mirror, local or fleet")
 	fs.StringVar(&cfg.fromJSON, "from-json", "", "measure nothing: render the tables, chart and document again from a results `FILE`")
 	fs.IntVar(&small, "small", 0, "small paths in the fixture (default 1000, quick 30)")
 	fs.IntVar(&bigCount, "big-count", 0, "big paths in the fixture (default 2, quick 1)")
@@ -192,6 +204,10 @@ func parseFlags(args []string) (settings, error) {
 	fs.IntVar(&cfg.reps, "runs", 0, "runs per measure (default 5, quick 2)")
 	fs.DurationVar(&cfg.duration, "duration", 0, "length of each load run (default 5s, quick 1s)")
 	fs.IntVar(&cfg.misses, "misses", 0, "narinfos asked for once per mirror in the miss test (default 200)")
+	fs.IntVar(&cfg.fleet.MB, "fleet-mb", 0, "MB of this machine's binaries in the fleet closure (default 330, quick 40)")
+	fs.IntVar(&cfg.fleet.Paths, "fleet-paths", 0, "store paths of the fleet closure (default 48, quick 12)")
+	fs.IntVar(&cfg.fleetReps, "fleet-runs", 0, "runs of the fleet update (default 3, quick 1)")
+	fs.StringVar(&cfg.fleetNet, "fleet-net", "auto", "fleet network: netns (namespaces, rate limits; needs root), loopback, or auto (netns unless --quick)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -215,6 +231,9 @@ func parseFlags(args []string) (settings, error) {
 	def(&xz, 50, 5)
 	def(&cfg.reps, 5, 2)
 	def(&cfg.misses, 200, 200)
+	def(&cfg.fleet.MB, 330, 40)
+	def(&cfg.fleet.Paths, 48, 12)
+	def(&cfg.fleetReps, 3, 1)
 	if cfg.duration <= 0 {
 		cfg.duration = 5 * time.Second
 		if cfg.quick {
@@ -235,9 +254,14 @@ func parseFlags(args []string) (settings, error) {
 		cfg.out = filepath.Join("bench", "results")
 	}
 	switch cfg.only {
-	case "", "mirror", "local":
+	case "", "mirror", "local", "fleet":
 	default:
-		return cfg, fmt.Errorf("--only: want mirror or local, got %q", cfg.only)
+		return cfg, fmt.Errorf("--only: want mirror, local or fleet, got %q", cfg.only)
+	}
+	switch cfg.fleetNet {
+	case "auto", "netns", "loopback":
+	default:
+		return cfg, fmt.Errorf("--fleet-net: want auto, netns or loopback, got %q", cfg.fleetNet)
 	}
 	return cfg, nil
 }
@@ -307,6 +331,7 @@ func (b *bench) report(args []string, took time.Duration) *Report {
 			"load_generator":  "wrk (Lua script cycling through the URLs); Go client for first-sight latencies; nix copy for closures",
 			"ours_signing_by": "bench-ours-1",
 		},
+		Fleet: b.fleet,
 		index: map[string]*Measure{},
 	}
 	for _, id := range b.order {

@@ -41,6 +41,10 @@ func specs() []ratioSpec {
 		{"local_nar_1", "ref", "nix-store --dump", 1.0, "≥ 1.0× nix-store --dump", 0},
 		{"local_nar_16", "nginx", "nginx static", 0, "", 0},
 		{"rss_local", "nginx", "nginx static", 0, "", 0},
+		{"fleet_warm", "nginx", "nginx proxy_cache", 0.35, "≤ 0.35× nginx", 0},
+		{"fleet_cold", "nginx", "nginx proxy_cache", 0, "", 0},
+		{"fleet_cold", "ref", "upstream direct", 1.05, "≤ 1.05× upstream", 0},
+		{"fleet_cold_cpu", "nginx", "nginx proxy_cache", 0, "", 0},
 	}
 }
 
@@ -91,6 +95,9 @@ func section(id string) string {
 	case "local_narinfo_rps", "local_narinfo_p99", "local_nar_1", "local_nar_16", "rss_local":
 		return "local"
 	}
+	if strings.HasPrefix(id, "fleet_") {
+		return "fleet"
+	}
 	return "mirror"
 }
 
@@ -119,4 +126,7 @@ var shortNames = map[string]string{
 	"local_nar_1":       "NAR MB/s ×1",
 	"local_nar_16":      "NAR MB/s ×16",
 	"rss_local":         "peak RSS",
+	"fleet_cold":        "fleet update, cold",
+	"fleet_warm":        "fleet update, warm",
+	"fleet_cold_cpu":    "bastion CPU s/GB, cold",
 }

@@ -20,6 +20,7 @@ type Report struct {
 	Ratios   []Ratio             `json:"ratios"`
 	Measures []*Measure          `json:"measures"`
 	Notes    []string            `json:"notes,omitempty"`
+	Fleet    *fleetResult        `json:"fleet,omitempty"`
 	index    map[string]*Measure // by ID
 }
 
@@ -85,21 +86,10 @@ func (r *Report) Markdown(svgName string) string {
 	}
 
 	for _, sec := range []string{"mirror", "local"} {
-		cols := columns[sec]
-		title := "Mirror (pull-through) values"
-		if sec == "local" {
-			title = "Local store values"
-		}
-		fmt.Fprintf(&b, "\n### %s\n\n| measure | unit | better | %s | %s | %s |\n|---|---|---|---|---|---|\n", title, cols[0], cols[1], cols[2])
-		for _, m := range r.Measures {
-			if section(m.ID) != sec {
-				continue
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", m.Name, m.Unit, m.Better,
-				fmtSummary(m.Values["ours"]), fmtSummary(m.Values["nginx"]), fmtSummary(m.Values["ref"]))
-		}
+		b.WriteString(r.valuesTable(sec))
 	}
 	b.WriteString(r.floorTable())
+	b.WriteString(r.fleetTable(fleetSVGName(svgName)))
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n- %s", n)
 	}
@@ -107,6 +97,28 @@ func (r *Report) Markdown(svgName string) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// valuesTable lists the measured values of one section; "" when the run
+// measured none of them (--only).
+func (r *Report) valuesTable(sec string) string {
+	var rows strings.Builder
+	for _, m := range r.Measures {
+		if section(m.ID) != sec {
+			continue
+		}
+		fmt.Fprintf(&rows, "| %s | %s | %s | %s | %s | %s |\n", m.Name, m.Unit, m.Better,
+			fmtSummary(m.Values["ours"]), fmtSummary(m.Values["nginx"]), fmtSummary(m.Values["ref"]))
+	}
+	if rows.Len() == 0 {
+		return ""
+	}
+	cols := columns[sec]
+	title := "Mirror (pull-through) values"
+	if sec == "local" {
+		title = "Local store values"
+	}
+	return fmt.Sprintf("\n### %s\n\n| measure | unit | better | %s | %s | %s |\n|---|---|---|---|---|---|\n%s", title, cols[0], cols[1], cols[2], rows.String())
 }
 
 // write stores the JSON, its latest.json copy, the SVG and the markdown in dir.
@@ -122,12 +134,16 @@ func (r *Report) write(dir, stamp string) (jsonFile, svgFile, mdFile string, err
 	jsonFile = filepath.Join(dir, stamp+".json")
 	svgFile = filepath.Join(dir, "latest.svg")
 	mdFile = filepath.Join(dir, "latest.md")
-	for file, content := range map[string][]byte{
+	files := map[string][]byte{
 		jsonFile:                          js,
 		filepath.Join(dir, "latest.json"): js,
 		svgFile:                           []byte(svg(r.Ratios)),
 		mdFile:                            []byte(r.Markdown("latest.svg")),
-	} {
+	}
+	if r.hasFleet() {
+		files[filepath.Join(dir, fleetSVGName("latest.svg"))] = []byte(fleetSVG(r))
+	}
+	for file, content := range files {
 		if err := os.WriteFile(file, content, 0o644); err != nil {
 			return "", "", "", err
 		}

@@ -35,10 +35,8 @@ func svg(ratios []Ratio) string {
 	last := ""
 	for _, r := range ratios {
 		if sec := section(strings.SplitN(r.ID, "/", 2)[0]); sec != last {
-			title := "pull-through mirror"
-			if sec == "local" {
-				title = "serving the local store"
-			}
+			title := map[string]string{"mirror": "pull-through mirror", "local": "serving the local store",
+				"fleet": "fleet update (nix copy of real binaries, xz upstream)"}[sec]
 			rows = append(rows, row{header: title})
 			last = sec
 		}

@@ -5,6 +5,7 @@ package nginx
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,10 +39,20 @@ func Binary() (string, error) {
 	return "", fmt.Errorf("nginx not found")
 }
 
+// Exec rewrites a command line, e.g. to run it inside a network
+// namespace; nil runs it as it is.
+type Exec func(name string, args ...string) (string, []string)
+
 // Start writes a configuration under prefix (its own temp, cache and log
 // folders) and runs nginx in the foreground with a master and one worker
 // per core. It returns once nginx answers.
 func Start(prefix string, site Site) (*proc.Proc, error) {
+	return StartWith(prefix, site, nil, &http.Client{Timeout: time.Second})
+}
+
+// StartWith is Start with the command line passed through wrap, and the
+// readiness check made with probe.
+func StartWith(prefix string, site Site, wrap Exec, probe *http.Client) (*proc.Proc, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -63,12 +74,15 @@ func Start(prefix string, site Site) (*proc.Proc, error) {
 	if site.Root == "" {
 		label = "nginx proxy_cache"
 	}
-	p, err := proc.Start(label, filepath.Join(prefix, "logs", "stderr.log"), nil, bin,
-		"-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "logs", "error.log"))
+	name, args := bin, []string{"-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "logs", "error.log")}
+	if wrap != nil {
+		name, args = wrap(name, args...)
+	}
+	p, err := proc.Start(label, filepath.Join(prefix, "logs", "stderr.log"), nil, name, args...)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.WaitHTTP("http://"+site.Listen+"/nix-cache-info", 10*time.Second); err != nil {
+	if err := p.WaitHTTPWith(probe, "http://"+site.Listen+"/nix-cache-info", 10*time.Second); err != nil {
 		p.Stop(time.Second)
 		b, _ := os.ReadFile(filepath.Join(prefix, "logs", "error.log"))
 		return nil, fmt.Errorf("%w\n%s", err, strings.TrimSpace(string(b)))

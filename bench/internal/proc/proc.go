@@ -93,8 +93,13 @@ func (p *Proc) LogTail() string {
 // WaitHTTP polls url until it answers below 500, the process exits, or
 // timeout passes.
 func (p *Proc) WaitHTTP(url string, timeout time.Duration) error {
+	return p.WaitHTTPWith(&http.Client{Timeout: time.Second}, url, timeout)
+}
+
+// WaitHTTPWith is WaitHTTP through client, e.g. one that dials from
+// another network namespace.
+func (p *Proc) WaitHTTPWith(client *http.Client, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: time.Second}
 	for {
 		resp, err := client.Get(url)
 		if err == nil {
@@ -193,6 +198,53 @@ func descendants(pid int) []int {
 		}
 	}
 	return out
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat:
+// 100 on every Linux the bench runs on.
+const clockTicks = 100
+
+// CPUSeconds returns the user plus system CPU time the process and its
+// descendants (nginx workers) have used so far, from /proc/PID/stat.
+func (p *Proc) CPUSeconds() (float64, error) {
+	var total float64
+	for _, pid := range append([]int{p.PID()}, descendants(p.PID())...) {
+		s, err := cpuSeconds(pid)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // exited meanwhile
+			}
+			return 0, err
+		}
+		total += s
+	}
+	return total, nil
+}
+
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which may hold spaces: state is
+	// field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("no command name in /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	var ticks float64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+		ticks += float64(n)
+	}
+	return ticks / clockTicks, nil
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -44,3 +44,27 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("FreePort = %d, %v", port, err)
 	}
 }
+
+func TestCPUSecondsCountsChildren(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log")
+	// The busy loop runs in a child shell: only the descendants' time shows it.
+	p, err := Start("sh", log, nil, "/bin/sh", "-c", "/bin/sh -c 'i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done; sleep 30' & wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(time.Second)
+	own, err := cpuSeconds(p.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total float64
+	for i := 0; i < 200 && total < own+0.05; i++ {
+		time.Sleep(50 * time.Millisecond)
+		if total, err = p.CPUSeconds(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total < own+0.05 {
+		t.Errorf("CPUSeconds = %.2f, not above the parent's own %.2f after a busy child", total, own)
+	}
+}
