@@ -98,11 +98,11 @@ func Verify(dir string) (VerifyReport, error) {
 	for _, key := range keys {
 		spec := specs[key]
 		if spec == nil {
-			if _, h, comp, ok := ParseNarKey(key); ok {
+			if _, h, comp, ok := narinfo.ParseNarFileKey(key); ok {
 				spec = &FillSpec{Compression: comp, NarHash: h}
 			}
 		}
-		if spec == nil || (spec.FileHash == nil && !canDecode(spec.Compression)) {
+		if spec == nil || (spec.FileHash == nil && !narinfo.CanDecode(spec.Compression)) {
 			rep.Unverifiable = append(rep.Unverifiable, key)
 			continue
 		}
@@ -161,7 +161,7 @@ func verifyFile(path string, spec *FillSpec) (int64, error) {
 			return 0, err
 		}
 	}
-	if canDecode(spec.Compression) && spec.NarHash != nil {
+	if narinfo.CanDecode(spec.Compression) && spec.NarHash != nil {
 		if err := verifyNar(spec, f); err != nil {
 			return info.Size(), err
 		}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // Eviction goes down to the low-water mark, so that the commits that
@@ -153,7 +155,7 @@ func TestEvictionKeepsNewerNarInfo(t *testing.T) {
 			if tt.otherFile {
 				e.NarInfo = ni.Clone()
 				e.NarInfo.Compression = "xz"
-				k, err := NarKey(hp, ni.NarHash, "xz")
+				k, err := narinfo.NarFileKey(hp, ni.NarHash, "xz")
 				if err != nil {
 					t.Fatal(err)
 				}

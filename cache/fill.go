@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // FillSpec says how to download one NAR file and how to check it.
@@ -313,13 +315,10 @@ func (n *narCheck) wait(ctx context.Context) error {
 	}
 }
 
-// fileSize is the size of the NAR file as the narinfo tells it: FileSize,
-// else NarSize for an uncompressed file; 0 when unknown.
+// fileSize is the size of the NAR file as the narinfo tells it
+// (narinfo.KnownFileSize).
 func fileSize(spec *FillSpec) uint64 {
-	if spec.FileSize == 0 && spec.Compression == "none" {
-		return spec.NarSize
-	}
-	return spec.FileSize
+	return narinfo.KnownFileSize(spec.Compression, spec.FileSize, spec.NarSize)
 }
 
 // expectedSize is the file size the narinfo tells (fileSize), else the
@@ -344,7 +343,7 @@ func maxFileSize(spec *FillSpec) int64 {
 	if spec.NarSize == 0 {
 		return -1
 	}
-	if spec.Compression == "none" {
+	if narinfo.Uncompressed(spec.Compression) {
 		return int64(spec.NarSize)
 	}
 	return int64(spec.NarSize + spec.NarSize/2 + 1<<20)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 func TestFillManyReadersOneDownload(t *testing.T) {
@@ -277,7 +279,7 @@ func TestPassthroughUnverifiable(t *testing.T) {
 			c := openTest(t, Options{})
 			b := makeBlob(t, 100<<10, "none", withFileHash)
 			b.spec.Compression = "br"
-			key, _ := NarKey(b.key[:32], b.spec.NarHash, "br")
+			key, _ := narinfo.NarFileKey(b.key[:32], b.spec.NarHash, "br")
 			src := &fakeSource{data: b.file}
 			spec, done := specFor(b, src)
 			n, err := c.OpenNAR(context.Background(), key, spec)

@@ -21,6 +21,8 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 	"github.com/nix-community/go-nix/pkg/nixhash"
 	"github.com/ulikunitz/xz"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 func openTest(t testing.TB, opts Options) *Cache {
@@ -100,7 +102,7 @@ func makeBlob(t testing.TB, n int, compression string, fileHash bool) *blob {
 	nar := randomBytes(seq, n)
 	file := compress(t, compression, nar)
 	storeHash := nixbase32.EncodeToString(randomBytes(seq+1000, 20))
-	key, err := NarKey(storeHash, sha(nar), compression)
+	key, err := narinfo.NarFileKey(storeHash, sha(nar), compression)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
 	"github.com/private-nix-cache/private-nix-cache/internal/hostilexz"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // peakRSSLimit is far below the 4 GiB each stream of the hostile file
@@ -88,7 +89,7 @@ func hostileBlob(t *testing.T) *blob {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.key, err = NarKey(b.key[:32], b.spec.NarHash, "xz"); err != nil {
+	if b.key, err = narinfo.NarFileKey(b.key[:32], b.spec.NarHash, "xz"); err != nil {
 		t.Fatal(err)
 	}
 	b.file, b.spec.Compression = file, "xz"

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // Index buckets. Values are copied out of transactions before use.
@@ -174,7 +176,7 @@ func (c *Cache) forgetNarFiles(keys []string) error {
 	}
 	refs := make(map[string][]string, len(keys))
 	for _, k := range keys {
-		if hashPart, _, _, ok := ParseNarKey(k); ok {
+		if hashPart, _, _, ok := narinfo.ParseNarFileKey(k); ok {
 			refs[hashPart] = append(refs[hashPart], k)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // NAR is one reader's view of a NAR file: a committed file (a hit), a
@@ -307,7 +309,7 @@ func (c *Cache) cannotStore(spec *FillSpec) string {
 	switch {
 	case !c.diskUsable():
 		return "cache disk refused recent writes"
-	case !canDecode(spec.Compression):
+	case !narinfo.CanDecode(spec.Compression):
 		// NarHash, the signed field, could not be checked.
 		return "cannot decompress " + spec.Compression + " to check NarHash"
 	case c.opts.MaxSize > 0 && fileSize(spec) > uint64(c.opts.MaxSize):

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // passthrough streams one upstream body to one client without storing it,
@@ -70,7 +72,7 @@ func (p *passthrough) begin(body io.ReadCloser, size int64) error {
 		return err
 	}
 	p.check = check
-	if canDecode(p.spec.Compression) {
+	if narinfo.CanDecode(p.spec.Compression) {
 		check.checkStream()
 	} else {
 		// NarHash cannot be checked here: FileHash, when there is one, is

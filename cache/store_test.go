@@ -19,21 +19,21 @@ import (
 func TestNarKeyRoundTrip(t *testing.T) {
 	b := makeBlob(t, 10, "none", false)
 	for _, comp := range []string{"none", "xz", "zstd", "bzip2", "gzip", "br", "lz4", "lzip"} {
-		key, err := NarKey(b.key[:32], b.spec.NarHash, comp)
+		key, err := narinfo.NarFileKey(b.key[:32], b.spec.NarHash, comp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sh, h, gotComp, ok := ParseNarKey(key)
+		sh, h, gotComp, ok := narinfo.ParseNarFileKey(key)
 		if !ok || sh != b.key[:32] || !bytes.Equal(h.Digest(), b.spec.NarHash.Digest()) || gotComp != comp {
-			t.Errorf("ParseNarKey(%q) = %q, %v, %q, %v", key, sh, h, gotComp, ok)
+			t.Errorf("narinfo.ParseNarFileKey(%q) = %q, %v, %q, %v", key, sh, h, gotComp, ok)
 		}
 	}
-	if _, err := NarKey(b.key[:32], b.spec.NarHash, "rar"); err == nil {
+	if _, err := narinfo.NarFileKey(b.key[:32], b.spec.NarHash, "rar"); err == nil {
 		t.Error("NarKey accepted an unknown compression")
 	}
 	for _, bad := range []string{"", "x", "../etc/passwd", b.key + "/", strings.ToUpper(b.key), b.key[:40], "nar/" + b.key} {
-		if _, _, _, ok := ParseNarKey(bad); ok {
-			t.Errorf("ParseNarKey(%q) accepted", bad)
+		if _, _, _, ok := narinfo.ParseNarFileKey(bad); ok {
+			t.Errorf("narinfo.ParseNarFileKey(%q) accepted", bad)
 		}
 	}
 	for _, bad := range []string{"", "..", ".hidden", "a/b", "a\x00b", "AB", strings.Repeat("a", 201)} {

@@ -19,19 +19,6 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
 )
 
-// CanDecode reports whether NAR files of this compression can be
-// decompressed here to check NarHash: only those may be handed out, since
-// no client may get the last byte of a NAR that was not checked.
-func CanDecode(compression string) bool { return canDecode(compression) }
-
-func canDecode(compression string) bool {
-	switch compression {
-	case "none", "xz", "zstd", "bzip2", "", "gzip":
-		return true
-	}
-	return false
-}
-
 // decoder decompresses r as the narinfo Compression says ("" is bzip2).
 // Every decoder's memory is bounded whatever the input asks for: xz
 // dictionaries and zstd windows are capped, gzip's window is 32 KiB and

@@ -34,7 +34,7 @@ func TestNarInfoRewrittenAndResigned(t *testing.T) {
 			up := e.upstreamNarInfo(p)
 			got := e.narInfo(p)
 
-			key, err := cache.NarKey(hashPart(p), up.NarHash, up.Compression)
+			key, err := narinfo.NarFileKey(hashPart(p), up.NarHash, up.Compression)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,7 +48,7 @@ func (m *Mirror) ServeNAR(w http.ResponseWriter, r *http.Request, name string) e
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return fmt.Errorf("nar %s: method %s: %w", name, r.Method, fs.ErrNotExist)
 	}
-	storeHash, _, _, ok := cache.ParseNarKey(name)
+	storeHash, _, _, ok := narinfo.ParseNarFileKey(name)
 	if !ok {
 		return fmt.Errorf("nar %q: not a mirror NAR name: %w", name, fs.ErrNotExist)
 	}
@@ -159,7 +159,7 @@ func pause(ctx context.Context, d time.Duration) error {
 func serveHead(w http.ResponseWriter, ni *narinfo.NarInfo) {
 	h := w.Header()
 	setNARHeaders(h)
-	if size := fileSize(ni); size > 0 {
+	if size := ni.KnownFileSize(); size > 0 {
 		h.Set("Content-Length", strconv.FormatUint(size, 10))
 	}
 	w.WriteHeader(http.StatusOK)
@@ -225,15 +225,6 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, storeHa
 			}
 		},
 	}
-}
-
-// fileSize is the size of the NAR file a narinfo names, 0 if unknown: an
-// uncompressed file is the NAR itself, whose size is always given.
-func fileSize(ni *narinfo.NarInfo) uint64 {
-	if ni.FileSize == 0 && (ni.Compression == "none" || ni.Compression == "") {
-		return ni.NarSize
-	}
-	return ni.FileSize
 }
 
 // upstreamLacks reports failures that make an upstream unfit for a path: it
