@@ -1,6 +1,9 @@
 // Package mirror serves paths of upstream binary caches through the local
 // cache: narinfo lookups (stored, re-signed, negative entries for misses)
-// and NAR downloads that are stored once and streamed to every client.
+// and NAR downloads that are stored once and streamed to every client. It
+// decides which upstream to ask and whom to blame; it returns readers and
+// errors and writes no HTTP (the server does), and it stores through the
+// cache alone.
 package mirror
 
 import (
@@ -16,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/internal/flight"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
@@ -24,7 +28,7 @@ import (
 // Config configures a Mirror. Cache is required.
 type Config struct {
 	// Cache stores narinfos and NARs. The Mirror does not close it.
-	Cache *cache.Cache
+	Cache *disk.Cache
 	// Upstreams are asked for what the cache lacks. nil: only what is
 	// already cached is served.
 	Upstreams *upstream.Set
@@ -48,7 +52,7 @@ const URLPrefix = "nar/mirror/"
 
 // Mirror is safe for concurrent use.
 type Mirror struct {
-	cache  *cache.Cache
+	cache  *disk.Cache
 	ups    *upstream.Set
 	byName map[string]*upstream.Upstream
 	keys   []signature.SecretKey

@@ -43,13 +43,6 @@ func parseLocalNARName(name, query string) (localNARRef, bool) {
 	return localNARRef{}, false
 }
 
-func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {
-	if s.opts.Mirror == nil {
-		return errNotFound
-	}
-	return s.opts.Mirror.ServeNAR(w, r, chi.URLParam(r, "name"))
-}
-
 // serveLocalNAR streams a NAR of the local store, uncompressed: the
 // bastion's LAN is fast and compressing on the fly would cost more CPU
 // than it saves.
