@@ -1,102 +1,19 @@
-// Package cache is the on-disk NAR store of the mirror: verified NAR files in
-// a sharded folder tree, a bbolt index of narinfos, NAR files and negative
-// entries, and the fill machinery that downloads each NAR once, whatever the
-// number of clients asking for it, while they follow the download.
+// Package cache is the store of NARs and narinfos, as the mirror sees it:
+// the interfaces a storage backend implements (NAR files by key, written
+// through a FileWriter that commits atomically, narinfo records and
+// negative entries), the errors that say whom to blame, and what a stored
+// narinfo holds. It knows no backend: cache/disk is one, on a local
+// folder with a bbolt index; cache/cachetest is the suite every backend
+// passes. It may not import a backend, the mirror or the server.
 package cache
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
+	"io"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
-
-// Options configures a Cache. Only Dir is required.
-type Options struct {
-	// Dir holds index.db, nar/ and tmp/. It is created if missing.
-	Dir string
-	// MaxSize bounds the bytes of stored NAR files; least recently used
-	// files are evicted past it, with the narinfos that name them. Zero
-	// means no limit.
-	MaxSize int64
-	// NegativeTTL is how long a negative entry lasts. Zero means 10 minutes.
-	NegativeTTL time.Duration
-	// Logger receives operational messages. Nil discards them.
-	Logger *slog.Logger
-	// Registerer receives the cache metrics. Nil registers nothing.
-	Registerer prometheus.Registerer
-
-	// LockTimeout is how long Open waits for the index lock. Zero means 1s.
-	LockTimeout time.Duration
-	// FillTimeout bounds one whole upstream download. Zero means 1 hour.
-	FillTimeout time.Duration
-	// StallTimeout ends an upstream request that makes no progress for
-	// that long, including the wait for the first byte; the download then
-	// resumes, a few times at most. Zero means 30s.
-	StallTimeout time.Duration
-	// DiskRetry is how long the cache streams without storing after the
-	// disk refused a write, before it tries again. Zero means 30s.
-	DiskRetry time.Duration
-	// CommitDelay is how long verified NAR files and index changes gather
-	// before they are made durable in one batch. Clients never wait for
-	// it; a crash loses at most that much, to be fetched again. Zero means
-	// 200ms.
-	CommitDelay time.Duration
-	// FlushInterval is how often batched last-access times are written to
-	// the index. Zero means 5s.
-	FlushInterval time.Duration
-	// HotNarInfos is the size of the in-memory narinfo LRU. Zero means 10000.
-	HotNarInfos int
-	// HotNarInfoBytes bounds the memory of that LRU too, as estimated from
-	// the narinfos held (text and parsed fields). Zero means 64 MiB, some
-	// 20,000 typical narinfos: HotNarInfos is the bound for those, this one
-	// for unusually large ones.
-	HotNarInfoBytes int64
-}
-
-func (o *Options) setDefaults() {
-	if o.NegativeTTL == 0 {
-		o.NegativeTTL = 10 * time.Minute
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.LockTimeout == 0 {
-		o.LockTimeout = time.Second
-	}
-	if o.FillTimeout == 0 {
-		o.FillTimeout = time.Hour
-	}
-	if o.StallTimeout == 0 {
-		o.StallTimeout = 30 * time.Second
-	}
-	if o.DiskRetry == 0 {
-		o.DiskRetry = 30 * time.Second
-	}
-	if o.CommitDelay == 0 {
-		o.CommitDelay = 200 * time.Millisecond
-	}
-	if o.FlushInterval == 0 {
-		o.FlushInterval = 5 * time.Second
-	}
-	if o.HotNarInfos == 0 {
-		o.HotNarInfos = 10000
-	}
-	if o.HotNarInfoBytes == 0 {
-		o.HotNarInfoBytes = 64 << 20
-	}
-}
-
-// ErrLocked is returned by Open when another process holds the index.
-var ErrLocked = errors.New("cache index is locked")
 
 // ErrStorage marks failures of the local storage (disk full, read-only,
 // closed cache): the upstream is not to blame for them.
@@ -105,145 +22,70 @@ var ErrStorage = errors.New("cache storage failure")
 // ErrVerify marks downloaded content that does not match its narinfo.
 var ErrVerify = errors.New("content does not match narinfo")
 
-// Cache is an open cache directory. It is safe for concurrent use.
-type Cache struct {
-	opts   Options
-	log    *slog.Logger
-	db     *bolt.DB
-	m      *metrics
-	narDir string
-	tmpDir string
-
-	ctx    context.Context // cancelled by Close; parent of every fill
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // fills and the flusher
-
-	hot     *hotNarInfos
-	pending *pendingIndex // index changes not yet written
-	checks  *checkSlots   // NarHash checks decompressing at once
-
-	mu         sync.Mutex
-	files      map[string]*fileEntry // committed NAR files by key
-	total      int64                 // bytes of committed NAR files
-	fills      map[string]*fill      // downloads in progress by key
-	memBytes   int64                 // buffers of downloads into memory
-	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
-	touchedNI  map[string]int64      // hash part → last access not yet in the index
-	closed     bool
-
-	sweep narInfoSweep
-
-	disk diskState
+// NarInfoEntry is a stored narinfo with what is needed to fetch its NAR again.
+type NarInfoEntry struct {
+	// NarInfo is the narinfo as served (URL pointing at Key). It is shared
+	// between callers: do not modify it, Clone it.
+	NarInfo *narinfo.NarInfo
+	// Raw is NarInfo.Bytes(), the exact bytes served. Shared: do not modify.
+	Raw []byte
+	// Key is the NAR file key (narinfo.NarFileKey's, for mirrored NARs).
+	Key string
+	// Upstream is the name of the upstream the narinfo came from.
+	Upstream string
+	// UpstreamURL is the NAR URL at that upstream.
+	UpstreamURL string
 }
 
-type fileEntry struct {
-	size  int64
-	atime int64 // unix nanos
+// Store holds verified NAR files by key, and narinfos and negative
+// entries by hash part. Missing things are fs.ErrNotExist; failures of
+// the storage itself wrap ErrStorage. It is safe for concurrent use.
+type Store interface {
+	Files
+	NarInfos
+	// Close makes everything committed durable and releases the store.
+	// Readers handed out stay readable.
+	Close() error
 }
 
-// Open opens (creating if needed) the cache in opts.Dir, sweeps leftover
-// temp files, reconciles the index with the files on disk and evicts down
-// to MaxSize.
-func Open(opts Options) (*Cache, error) {
-	opts.setDefaults()
-	if opts.Dir == "" {
-		return nil, errors.New("open cache: no directory given")
-	}
-	c := &Cache{
-		opts:       opts,
-		log:        opts.Logger,
-		narDir:     filepath.Join(opts.Dir, "nar"),
-		tmpDir:     filepath.Join(opts.Dir, "tmp"),
-		hot:        newHotNarInfos(opts.HotNarInfos, opts.HotNarInfoBytes),
-		pending:    newPendingIndex(),
-		files:      make(map[string]*fileEntry),
-		fills:      make(map[string]*fill),
-		checks:     newCheckSlots(),
-		touchedNar: make(map[string]int64),
-		touchedNI:  make(map[string]int64),
-	}
-	for _, d := range []string{opts.Dir, c.narDir, c.tmpDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("open cache: %w", err)
-		}
-	}
-	dbPath := filepath.Join(opts.Dir, "index.db")
-	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("another process holds the cache index at %s: %w", dbPath, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open cache index %s: %w", dbPath, err)
-	}
-	c.db = db
-	if err := c.initIndex(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := c.reconcile(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	c.m = newMetrics(opts.Registerer)
-	c.evict()
-	c.updateGauges()
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	go c.diskLoop()
-	c.wg.Add(1)
-	go c.flushLoop()
-	return c, nil
+// Files are the NAR files of a Store. What a Store holds has been
+// verified by whoever committed it: a Store checks no content.
+type Files interface {
+	// OpenFile opens a committed NAR file. Its reader also has
+	// File() *os.File when the backend keeps it in a local file.
+	OpenFile(key string) (NARReader, error)
+	// StatFile returns the size and modification time of a committed file.
+	StatFile(key string) (size int64, modTime time.Time, err error)
+	// CreateFile starts writing a NAR file, visible only once committed.
+	CreateFile(key string) (FileWriter, error)
+	// DeleteFile removes a committed file and the narinfos that name it.
+	// Readers that have it open keep reading the whole of it.
+	DeleteFile(key string) error
+	// WalkFiles calls fn for each committed file, in no particular order,
+	// until fn returns an error, which it returns.
+	WalkFiles(fn func(key string, size int64) error) error
 }
 
-// Close cancels the downloads in progress, writes pending index changes and
-// last-access times, and closes the index. Files already handed out stay readable.
-func (c *Cache) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	c.cancel()
-	close(c.pending.closing)
-	c.wg.Wait()
-	c.closePending()
-	err := c.flushTouches()
-	if cerr := c.db.Close(); err == nil {
-		err = cerr
-	}
-	c.m.unregister()
-	return err
+// FileWriter writes one NAR file. Commit makes it visible whole and
+// durable, at once, under its key (replacing a file of that key); Cancel
+// drops it, and may be called after Commit, or many times.
+type FileWriter interface {
+	io.Writer
+	Commit() error
+	Cancel()
 }
 
-// Dir returns the cache directory.
-func (c *Cache) Dir() string { return c.opts.Dir }
-
-// Size returns the bytes of stored NAR files and their number.
-func (c *Cache) Size() (bytes int64, files int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.total, len(c.files)
-}
-
-func (c *Cache) flushLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.opts.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			if err := c.flushTouches(); err != nil {
-				c.log.Warn("write last-access times", "err", err)
-			}
-			if err := c.sweepNegatives(); err != nil {
-				c.log.Warn("sweep negative entries", "err", err)
-			}
-			if _, err := c.sweepNarInfos(time.Now(), sweepChunk); err != nil {
-				c.log.Warn("sweep inactive narinfos", "err", err)
-			}
-		}
-	}
+// NarInfos are the narinfo records and negative entries of a Store.
+type NarInfos interface {
+	// NarInfo returns the stored narinfo of a hash part.
+	NarInfo(hashPart string) (*NarInfoEntry, error)
+	// PutNarInfo stores a narinfo, replacing any other of its hash part,
+	// and clears its negative entry. e.NarInfo must not be modified after.
+	PutNarInfo(e NarInfoEntry) error
+	// DeleteNarInfo forgets the narinfo of a hash part (not its NAR file).
+	DeleteNarInfo(hashPart string) error
+	// Negative reports whether a live negative entry exists.
+	Negative(hashPart string) bool
+	// PutNegative records that no upstream has a hash part, for a while.
+	PutNegative(hashPart string) error
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,12 +106,13 @@ func TestRepeatedBadTransfersKeepNarInfo(t *testing.T) {
 	}
 }
 
-// ServeNAR's errors carry the status the client should get.
-func TestServeNARErrorStatus(t *testing.T) {
+// A NAR request that fails before the response began gets the status the
+// client should see.
+func TestNARErrorStatus(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(e *env)
-		want  int // 0: no HTTPStatus method, fs.ErrNotExist
+		want  int
 	}{
 		{"upstream 500", func(e *env) {
 			e.ups[0].AddFault(upstreamtest.Fault{Kind: upstreamtest.ServerError, Match: "/nar/"})
@@ -126,7 +126,7 @@ func TestServeNARErrorStatus(t *testing.T) {
 		{"upstream down", func(e *env) { e.ups[0].Close() }, http.StatusBadGateway},
 		{"no upstream has the NAR", func(e *env) {
 			e.ups[0].AddFault(upstreamtest.Fault{Kind: upstreamtest.NotFound, Match: "/nar/"})
-		}, 0},
+		}, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,25 +135,23 @@ func TestServeNARErrorStatus(t *testing.T) {
 			tt.setup(e)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/"+ni.URL, nil)
-			rec := httptest.NewRecorder()
-			err := e.mirror.ServeNAR(rec, req, strings.TrimPrefix(ni.URL, URLPrefix))
+			n, err := e.mirror.OpenNAR(ctx, strings.TrimPrefix(ni.URL, URLPrefix), false)
 			if err == nil {
-				t.Fatalf("ServeNAR succeeded (%d)", rec.Code)
+				n.Close()
+				t.Fatal("OpenNAR succeeded")
 			}
-			var se interface{ HTTPStatus() int }
-			got := 0
-			if errors.As(err, &se) {
-				got = se.HTTPStatus()
-			}
-			if got != tt.want {
-				t.Errorf("HTTPStatus = %d, want %d (err %v)", got, tt.want, err)
-			}
-			if tt.want == 0 && !errors.Is(err, fs.ErrNotExist) {
+			if tt.want == http.StatusNotFound && !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("err %v, want fs.ErrNotExist", err)
 			}
-			if tt.want != 0 && errors.Is(err, fs.ErrNotExist) {
+			if tt.want != http.StatusNotFound && errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("err %v matches fs.ErrNotExist, a 404 to any other mapping", err)
+			}
+			resp, _, err := e.getCtx(ctx, ni.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
 			}
 		})
 	}

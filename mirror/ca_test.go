@@ -51,7 +51,7 @@ func TestCAContradictingNarHashRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{files: smallFiles(), prepare: func(dir string) { addCA(t, dir, tc.ca) }})
 			p := e.paths[0]
-			resp, body, err := e.get("/" + hashPart(p) + ".narinfo")
+			resp, body, err := e.get(hashPart(p) + ".narinfo")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/internal/tmpfs"
 )
 
@@ -20,7 +20,7 @@ func TestDiskFullKeepsServing(t *testing.T) {
 		"big":   randomBytes(5, 3<<20),
 		"small": []byte("small enough\n"),
 	}
-	e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{Dir: dir, DiskRetry: 100 * time.Millisecond}})
+	e := newEnv(t, envOptions{files: files, compression: "none", cache: disk.Options{Dir: dir, DiskRetry: 100 * time.Millisecond}})
 	for _, p := range e.paths {
 		ni := e.narInfo(p)
 		want := e.upstreamFile(p)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
@@ -32,7 +32,7 @@ func randomBytes(seed uint64, n int) []byte {
 
 // patientCache is for tests of throughput, not of stalls: a throttled
 // upstream on a loaded machine may pause for more than a second.
-func patientCache() cache.Options { return cache.Options{StallTimeout: 30 * time.Second} }
+func patientCache() disk.Options { return disk.Options{StallTimeout: 30 * time.Second} }
 
 func TestManyClientsOneDownload(t *testing.T) {
 	const size = 20 << 20

@@ -3,9 +3,7 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,8 +15,9 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
+	"github.com/private-nix-cache/private-nix-cache/server"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
@@ -30,8 +29,8 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// env is a mirror in front of fake upstreams, served on loopback by a
-// handler that maps errors as the server does.
+// env is a mirror in front of fake upstreams, served on loopback by the
+// real server.
 type env struct {
 	t       testing.TB
 	upKey   upstreamtest.Key
@@ -39,17 +38,17 @@ type env struct {
 	dir     string // the synthetic upstream cache
 	paths   []string
 	ups     []*upstreamtest.Server
-	cache   *cache.Cache
+	cache   *disk.Cache
 	mirror  *Mirror
 	srv     *httptest.Server
-	cacheOp cache.Options
+	cacheOp disk.Options
 }
 
 type envOptions struct {
 	files       map[string][]byte
 	compression string // default zstd
 	upstreams   int    // default 1
-	cache       cache.Options
+	cache       disk.Options
 	noResign    bool
 	// prepare may edit the upstream cache folder before serving.
 	prepare func(dir string)
@@ -115,7 +114,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	copts.Logger = testLogger(t)
 	e.cacheOp = copts
-	e.cache, err = cache.Open(copts)
+	e.cache, err = disk.Open(copts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,54 +127,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.mirror.Close() })
-	e.srv = httptest.NewServer(testHandler(e.mirror))
+	e.srv = httptest.NewServer(server.New(server.Options{Mirror: e.mirror, Logger: testLogger(t)}))
 	t.Cleanup(e.srv.Close)
 	return e
-}
-
-// testHandler routes like the server: /<hash>.narinfo and /nar/mirror/<name>.
-func testHandler(m *Mirror) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /nar/mirror/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if err := m.ServeNAR(w, r, r.PathValue("name")); err != nil {
-			writeError(w, err)
-		}
-	})
-	mux.HandleFunc("GET /nix-cache-info", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/x-nix-cache-info")
-		io.WriteString(w, "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n")
-	})
-	mux.HandleFunc("GET /{file}", func(w http.ResponseWriter, r *http.Request) {
-		hp, ok := strings.CutSuffix(r.PathValue("file"), ".narinfo")
-		if !ok {
-			writeError(w, fs.ErrNotExist)
-			return
-		}
-		ni, err := m.NarInfo(r.Context(), hp)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "text/x-nix-narinfo")
-		w.Write(ni.Bytes())
-	})
-	return mux
-}
-
-// writeError maps errors as the server does: an error with a status first.
-func writeError(w http.ResponseWriter, err error) {
-	http.Error(w, err.Error(), statusOf(err))
-}
-
-func statusOf(err error) int {
-	var se interface{ HTTPStatus() int }
-	switch {
-	case errors.As(err, &se) && se.HTTPStatus() >= 400:
-		return se.HTTPStatus()
-	case errors.Is(err, fs.ErrNotExist):
-		return http.StatusNotFound
-	}
-	return http.StatusInternalServerError
 }
 
 func hashPart(storePath string) string {

@@ -1,6 +1,9 @@
 // Package mirror serves paths of upstream binary caches through the local
 // cache: narinfo lookups (stored, re-signed, negative entries for misses)
-// and NAR downloads that are stored once and streamed to every client.
+// and NAR downloads that are stored once and streamed to every client. It
+// decides which upstream to ask and whom to blame; it returns readers and
+// errors and writes no HTTP (the server does), and it stores through the
+// cache alone.
 package mirror
 
 import (
@@ -16,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/internal/flight"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
@@ -23,7 +28,7 @@ import (
 // Config configures a Mirror. Cache is required.
 type Config struct {
 	// Cache stores narinfos and NARs. The Mirror does not close it.
-	Cache *cache.Cache
+	Cache *disk.Cache
 	// Upstreams are asked for what the cache lacks. nil: only what is
 	// already cached is served.
 	Upstreams *upstream.Set
@@ -47,29 +52,17 @@ const URLPrefix = "nar/mirror/"
 
 // Mirror is safe for concurrent use.
 type Mirror struct {
-	cache         *cache.Cache
-	ups           *upstream.Set
-	byName        map[string]*upstream.Upstream
-	keys          []signature.SecretKey
-	log           *slog.Logger
-	m             *metrics
-	lookupTimeout time.Duration
+	cache  *disk.Cache
+	ups    *upstream.Set
+	byName map[string]*upstream.Upstream
+	keys   []signature.SecretKey
+	log    *slog.Logger
+	m      *metrics
 
-	ctx    context.Context // cancelled by Close; parent of shared lookups
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	flightMu sync.Mutex
-	flights  map[string]*flight // lookups in progress by hash part
+	lookups *flight.Group[string, *cache.NarInfoEntry] // by hash part
 
 	staleMu sync.Mutex
 	stale   map[string]bool // hash parts whose upstream failed their NAR
-}
-
-type flight struct {
-	done  chan struct{}
-	entry *cache.NarInfoEntry
-	err   error
 }
 
 // New checks cfg and builds the Mirror.
@@ -84,14 +77,13 @@ func New(cfg Config) (*Mirror, error) {
 		cfg.LookupTimeout = 20 * time.Second
 	}
 	m := &Mirror{
-		cache:         cfg.Cache,
-		ups:           cfg.Upstreams,
-		byName:        make(map[string]*upstream.Upstream),
-		log:           cfg.Logger,
-		m:             newMetrics(cfg.Registerer),
-		lookupTimeout: cfg.LookupTimeout,
-		flights:       make(map[string]*flight),
-		stale:         make(map[string]bool),
+		cache:   cfg.Cache,
+		ups:     cfg.Upstreams,
+		byName:  make(map[string]*upstream.Upstream),
+		log:     cfg.Logger,
+		m:       newMetrics(cfg.Registerer),
+		lookups: flight.New[string, *cache.NarInfoEntry](cfg.LookupTimeout),
+		stale:   make(map[string]bool),
 	}
 	if cfg.Resign {
 		m.keys = cfg.Keys
@@ -101,15 +93,13 @@ func New(cfg Config) (*Mirror, error) {
 			m.byName[u.Name()] = u
 		}
 	}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m, nil
 }
 
 // Close cancels the lookups in progress. It closes neither the Cache nor
 // the upstreams; downloads in progress belong to the Cache.
 func (m *Mirror) Close() error {
-	m.cancel()
-	m.wg.Wait()
+	m.lookups.Close()
 	m.m.unregister()
 	return nil
 }
@@ -162,30 +152,13 @@ func (m *Mirror) narInfoEntry(ctx context.Context, hashPart string) (*cache.NarI
 // callers; the lookup runs detached so that a caller leaving does not
 // fail the others.
 func (m *Mirror) lookup(ctx context.Context, hashPart string) (*cache.NarInfoEntry, error) {
-	m.flightMu.Lock()
-	f := m.flights[hashPart]
-	if f == nil {
-		f = &flight{done: make(chan struct{})}
-		m.flights[hashPart] = f
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			lctx, cancel := context.WithTimeout(m.ctx, m.lookupTimeout)
-			f.entry, f.err = m.doLookup(lctx, hashPart)
-			cancel()
-			m.flightMu.Lock()
-			delete(m.flights, hashPart)
-			m.flightMu.Unlock()
-			close(f.done)
-		}()
-	}
-	m.flightMu.Unlock()
-	select {
-	case <-f.done:
-		return f.entry, f.err
-	case <-ctx.Done():
+	e, err := m.lookups.Do(ctx, hashPart, func(lctx context.Context) (*cache.NarInfoEntry, error) {
+		return m.doLookup(lctx, hashPart)
+	})
+	if errors.Is(err, flight.ErrLeft) {
 		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, context.Cause(ctx))
 	}
+	return e, err
 }
 
 func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoEntry, error) {
@@ -221,7 +194,7 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 	if ni.HashPart() != hashPart {
 		return nil, fmt.Errorf("narinfo %s: upstream %s answered for %s: %w", hashPart, found.Upstream.Name(), ni.StorePath, fs.ErrNotExist)
 	}
-	key, err := cache.NarKey(hashPart, ni.NarHash, ni.Compression)
+	key, err := narinfo.NarFileKey(hashPart, ni.NarHash, ni.Compression)
 	if err != nil {
 		m.log.Warn("cannot mirror narinfo", "hash", hashPart, "upstream", found.Upstream.Name(), "err", err)
 		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, err)
@@ -232,7 +205,7 @@ func (m *Mirror) doLookup(ctx context.Context, hashPart string) (*cache.NarInfoE
 		m.log.Warn("narinfo refused", "hash", hashPart, "upstream", found.Upstream.Name(), "err", err)
 		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, fs.ErrNotExist, err)
 	}
-	if !cache.CanDecode(ni.Compression) {
+	if !narinfo.CanDecode(ni.Compression) {
 		// Its NarHash could not be checked before a client has every byte.
 		m.log.Warn("narinfo refused: compression cannot be verified here", "hash", hashPart, "upstream", found.Upstream.Name(), "compression", ni.Compression)
 		return nil, fmt.Errorf("narinfo %s: %w: compression %q cannot be verified", hashPart, fs.ErrNotExist, ni.Compression)

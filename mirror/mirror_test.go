@@ -7,14 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
@@ -34,7 +33,7 @@ func TestNarInfoRewrittenAndResigned(t *testing.T) {
 			up := e.upstreamNarInfo(p)
 			got := e.narInfo(p)
 
-			key, err := cache.NarKey(hashPart(p), up.NarHash, up.Compression)
+			key, err := narinfo.NarFileKey(hashPart(p), up.NarHash, up.Compression)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,11 +121,11 @@ func TestBadNames(t *testing.T) {
 		name[:33] + strings.Repeat("0", 52) + ".nar.zst", // another NarHash
 		"00000000000000000000000000000000-" + name[33:],  // unknown store path
 	} {
-		rec := httptest.NewRecorder()
-		req, _ := http.NewRequest(http.MethodGet, "/nar/mirror/"+bad, nil)
-		err := e.mirror.ServeNAR(rec, req, bad)
-		if !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("ServeNAR(%q) = %v, want fs.ErrNotExist", bad, err)
+		if n, err := e.mirror.OpenNAR(context.Background(), bad, false); !errors.Is(err, fs.ErrNotExist) {
+			if n != nil {
+				n.Close()
+			}
+			t.Errorf("OpenNAR(%q) = %v, want fs.ErrNotExist", bad, err)
 		}
 	}
 	for _, bad := range []string{"", "short", strings.Repeat("e", 32), "../../../../etc/passwd"} {
@@ -138,7 +137,7 @@ func TestBadNames(t *testing.T) {
 
 func TestNegativeEntries(t *testing.T) {
 	// A TTL long enough for three requests on a loaded machine.
-	e := newEnv(t, envOptions{files: smallFiles(), cache: cache.Options{NegativeTTL: time.Second}})
+	e := newEnv(t, envOptions{files: smallFiles(), cache: disk.Options{NegativeTTL: time.Second}})
 	const missing = "0123456789abcdfghijklmnpqrsvwxyz"
 	for range 3 {
 		resp, _, err := e.get(missing + ".narinfo")
@@ -346,7 +345,7 @@ func TestNarInfoBytes(t *testing.T) {
 	want, _ := e.mirror.NarInfoBytes(ctx, hashPart(e.paths[0]))
 	e.mirror.Close()
 	e.cache.Close()
-	c, err := cache.Open(cache.Options{Dir: e.cacheOp.Dir, Logger: testLogger(t)})
+	c, err := disk.Open(disk.Options{Dir: e.cacheOp.Dir, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

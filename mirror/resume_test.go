@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
@@ -117,7 +117,7 @@ func TestNARResumeFailures(t *testing.T) {
 func faultyNAR(t *testing.T, seed uint64, size int, maxSize int64, faults []upstreamtest.Fault) (*env, *narinfo.NarInfo, []byte) {
 	t.Helper()
 	files := map[string][]byte{"payload": randomBytes(seed, size)}
-	e := newEnv(t, envOptions{files: files, compression: "none", cache: cache.Options{MaxSize: maxSize}})
+	e := newEnv(t, envOptions{files: files, compression: "none", cache: disk.Options{MaxSize: maxSize}})
 	p := e.paths[0]
 	ni := e.narInfo(p)
 	for _, f := range faults {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 )
 
 // swapNarFile makes the upstream serve, for the path of the first narinfo
@@ -61,10 +61,10 @@ func TestRewrittenFileHashNeverServed(t *testing.T) {
 	tests := []struct {
 		name string
 		size int
-		opts cache.Options
+		opts disk.Options
 	}{
-		{"in memory", 64 << 10, cache.Options{}},
-		{"pass-through", 2 << 20, cache.Options{MaxSize: 1 << 20}},
+		{"in memory", 64 << 10, disk.Options{}},
+		{"pass-through", 2 << 20, disk.Options{MaxSize: 1 << 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestUnverifiableCompressionRefused(t *testing.T) {
 		}
 		victim = strings.TrimSuffix(filepath.Base(names[0]), ".narinfo")
 	}})
-	resp, _, err := e.get("/" + victim + ".narinfo")
+	resp, _, err := e.get(victim + ".narinfo")
 	if err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("narinfo with Compression: br: %v %v, want 404", err, resp)
 	}

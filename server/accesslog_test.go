@@ -70,8 +70,8 @@ func (unavailableMirror) NarInfo(context.Context, string) (*narinfo.NarInfo, err
 	return nil, fmt.Errorf("lookup: %w: %w", fs.ErrNotExist, upstream.ErrUnavailable)
 }
 
-func (unavailableMirror) ServeNAR(http.ResponseWriter, *http.Request, string) error {
-	return fmt.Errorf("nar: %w", upstream.ErrUnavailable)
+func (unavailableMirror) OpenNAR(context.Context, string, bool) (MirrorNAR, error) {
+	return nil, fmt.Errorf("nar: %w", upstream.ErrUnavailable)
 }
 
 func TestUnavailableUpstreamSaysSo(t *testing.T) {
@@ -79,6 +79,11 @@ func TestUnavailableUpstreamSaysSo(t *testing.T) {
 	rec := do(t, s, "GET", "/"+strings.Repeat("1", narinfo.HashPartLen)+".narinfo")
 	if rec.Code != 404 || rec.Header().Get(UpstreamHeader) != "unavailable" {
 		t.Errorf("narinfo: %d %s=%q, want 404 unavailable", rec.Code, UpstreamHeader, rec.Header().Get(UpstreamHeader))
+	}
+	// The same failure on a NAR: a 502, which Nix retries.
+	rec = do(t, s, "GET", "/nar/mirror/"+strings.Repeat("1", narinfo.HashPartLen)+"-x.nar")
+	if rec.Code != http.StatusBadGateway {
+		t.Errorf("nar: %d, want 502", rec.Code)
 	}
 	miss := New(Options{Local: &fakeStore{}})
 	rec = do(t, miss, "GET", "/"+strings.Repeat("1", narinfo.HashPartLen)+".narinfo")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
 
@@ -39,6 +40,41 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) (code, 
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 	}
 	return writeError(w, err)
+}
+
+// narGatewayError is a mirrored NAR request that failed at the upstream
+// before the response began: 502 for an upstream that failed, served bad
+// bytes or could not be reached, 504 for one that did not answer in time.
+// Nix retries both, where a 500 would blame this server.
+type narGatewayError struct {
+	status int
+	err    error
+}
+
+func (e *narGatewayError) Error() string   { return e.err.Error() }
+func (e *narGatewayError) Unwrap() error   { return e.err }
+func (e *narGatewayError) HTTPStatus() int { return e.status }
+
+// mirrorNARError gives err, a failure of a mirrored NAR request before
+// the response began, the status the client should see. It is left as is
+// when the client left (ctx done), when no upstream has the NAR
+// (fs.ErrNotExist alone: 404) and for local failures (storage: 500). A
+// narinfo request maps the same failures to 404 (see writeError).
+func mirrorNARError(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || errors.Is(err, cache.ErrStorage) {
+		return err
+	}
+	switch {
+	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
+		// Not the client's: the download's own stall guard or deadline.
+		errors.Is(err, context.Canceled):
+		return &narGatewayError{status: http.StatusGatewayTimeout, err: err}
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, cache.ErrVerify):
+		return &narGatewayError{status: http.StatusBadGateway, err: err}
+	case errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	return &narGatewayError{status: http.StatusBadGateway, err: err}
 }
 
 // statusError is an error that knows its HTTP status, such as a mirror's

@@ -48,7 +48,7 @@ func (s *Server) serveListing(w http.ResponseWriter, r *http.Request, hashPart s
 // serveLog answers /log/<drv basename> with the build log, decompressed.
 func (s *Server) serveLog(w http.ResponseWriter, r *http.Request) error {
 	drv := chi.URLParam(r, "drv")
-	if s.local == nil || !strings.HasSuffix(drv, ".drv") || !narinfo.ValidHashPart(drv[:min(32, len(drv))]) {
+	if s.local == nil || !strings.HasSuffix(drv, ".drv") || !narinfo.ValidHashPart(drv[:min(narinfo.HashPartLen, len(drv))]) {
 		return errNotFound
 	}
 	rc, err := s.opts.Local.OpenLog(drv)

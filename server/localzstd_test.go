@@ -34,7 +34,7 @@ func unzstd(t *testing.T, b []byte) []byte {
 }
 
 func TestParseLocalNARNameZstd(t *testing.T) {
-	nh := strings.Repeat("1", narHashLen)
+	nh := strings.Repeat("1", narinfo.Nix32SHA256Len)
 	for _, tc := range []struct {
 		name, query string
 		want        localNARRef

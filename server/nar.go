@@ -11,8 +11,6 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
-const narHashLen = 52 // nixbase32 of a sha256
-
 // localNARRef is what a local NAR URL names. narHash is "" for the legacy
 // nix-serve form that names the store path alone; zstd is set for the
 // compressed form (.nar.zst).
@@ -34,25 +32,18 @@ func parseLocalNARName(name, query string) (localNARRef, bool) {
 	if !ok {
 		return localNARRef{}, false
 	}
-	const h = narinfo.HashPartLen
+	const h, n = narinfo.HashPartLen, narinfo.Nix32SHA256Len
 	switch len(base) {
-	case h + 1 + narHashLen:
+	case h + 1 + n:
 		ref := localNARRef{hashPart: base[:h], narHash: base[h+1:], zstd: zstd}
 		return ref, base[h] == '-' && narinfo.ValidHashPart(ref.hashPart) && narinfo.ValidNix32(ref.narHash)
 	case h:
 		return localNARRef{hashPart: base, zstd: zstd}, narinfo.ValidHashPart(base)
-	case narHashLen:
+	case n:
 		ref := localNARRef{hashPart: query, narHash: base, zstd: zstd}
 		return ref, narinfo.ValidHashPart(query) && narinfo.ValidNix32(base)
 	}
 	return localNARRef{}, false
-}
-
-func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {
-	if s.opts.Mirror == nil {
-		return errNotFound
-	}
-	return s.opts.Mirror.ServeNAR(w, r, chi.URLParam(r, "name"))
 }
 
 // serveLocalNAR streams a NAR of the local store: uncompressed with Range,

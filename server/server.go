@@ -1,5 +1,8 @@
 // Package server is the HTTP face of the cache: the Nix binary cache
-// protocol over the local store and the upstream mirror.
+// protocol over the local store and the upstream mirror. It owns headers,
+// Range, streaming and the mapping of errors to statuses (errors.go); it
+// reads NARs through the mirror and the local store, never from the
+// cache store itself.
 package server
 
 import (
@@ -30,9 +33,10 @@ type LocalStore interface {
 // Mirror is the part of *mirror.Mirror the server uses.
 type Mirror interface {
 	NarInfo(ctx context.Context, hashPart string) (*narinfo.NarInfo, error)
-	// ServeNAR serves /nar/mirror/<name>. It returns an error only before
-	// the response has begun.
-	ServeNAR(w http.ResponseWriter, r *http.Request, name string) error
+	// OpenNAR opens /nar/mirror/<name>, for a HEAD (head) or a GET. Its
+	// errors come before the first byte; Read errors after it cut the
+	// response.
+	OpenNAR(ctx context.Context, name string, head bool) (MirrorNAR, error)
 }
 
 // Options configure a Server. Zero values are documented per field.

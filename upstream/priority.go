@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/private-nix-cache/private-nix-cache/internal/flight"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -56,45 +57,43 @@ func (u *Upstream) resolvePriority(ctx context.Context) int {
 // Concurrent callers share one fetch, which logs its failure; the fetch is
 // not canceled with ctx (its answer is kept), but the caller stops waiting.
 func (u *Upstream) awaitPriority(ctx context.Context) (int, error) {
-	u.prioMu.Lock()
-	if p, ok, err := u.knownPriorityLocked(); ok {
-		u.prioMu.Unlock()
+	if p, ok, err := u.lockedKnownPriority(); ok {
 		return p, err
 	}
-	if u.prioWait == nil {
-		wait := make(chan struct{})
-		u.prioWait = wait
-		go func() {
-			fctx := context.WithoutCancel(ctx)
-			p, err := u.fetchCacheInfoPriority(fctx)
-			if err != nil {
-				u.cacheInfoFailed(fctx, err, "priority", defaultPriority, "retry_in", priorityRetry)
-			}
-			u.prioMu.Lock()
-			defer u.prioMu.Unlock()
-			if err != nil {
-				u.prioRetryAt = time.Now().Add(priorityRetry)
-			} else {
-				u.prio = p
-			}
-			u.prioErr = err
-			u.prioWait = nil
-			close(wait)
-		}()
-	}
-	wait := u.prioWait
-	u.prioMu.Unlock()
-	select {
-	case <-wait:
-	case <-ctx.Done():
+	_, err := u.prioFetch.Do(ctx, struct{}{}, func(fctx context.Context) (struct{}, error) {
+		if _, ok, _ := u.lockedKnownPriority(); ok {
+			return struct{}{}, nil // fetched by the call that just ended
+		}
+		p, err := u.fetchCacheInfoPriority(fctx)
+		if err != nil {
+			u.cacheInfoFailed(fctx, err, "priority", defaultPriority, "retry_in", priorityRetry)
+		}
+		u.prioMu.Lock()
+		defer u.prioMu.Unlock()
+		if err != nil {
+			u.prioRetryAt = time.Now().Add(priorityRetry)
+		} else {
+			u.prio = p
+		}
+		u.prioErr = err
+		return struct{}{}, nil
+	})
+	if errors.Is(err, flight.ErrLeft) {
 		return defaultPriority, context.Cause(ctx)
+	}
+	if p, ok, err := u.lockedKnownPriority(); ok {
+		return p, err
 	}
 	u.prioMu.Lock()
 	defer u.prioMu.Unlock()
-	if p, ok, err := u.knownPriorityLocked(); ok {
-		return p, err
-	}
 	return defaultPriority, u.prioErr
+}
+
+// lockedKnownPriority is knownPriorityLocked taking the lock.
+func (u *Upstream) lockedKnownPriority() (p int, ok bool, why error) {
+	u.prioMu.Lock()
+	defer u.prioMu.Unlock()
+	return u.knownPriorityLocked()
 }
 
 // cacheInfoFailed logs why nix-cache-info could not be had. A refusal

@@ -17,6 +17,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/private-nix-cache/private-nix-cache/internal/flight"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -117,10 +118,10 @@ type Upstream struct {
 	refusals      throttle // 401/403 answers logged as warnings
 
 	prioMu      sync.Mutex
-	prio        int           // > 0 once known
-	prioRetryAt time.Time     // when an unknown priority may be fetched again
-	prioErr     error         // why the last nix-cache-info fetch failed; nil after a success
-	prioWait    chan struct{} // non-nil while nix-cache-info is being fetched
+	prio        int                              // > 0 once known
+	prioRetryAt time.Time                        // when an unknown priority may be fetched again
+	prioErr     error                            // why the last nix-cache-info fetch failed; nil after a success
+	prioFetch   flight.Group[struct{}, struct{}] // the nix-cache-info fetch in progress
 }
 
 // Found is a verified narinfo and the upstream that served it.

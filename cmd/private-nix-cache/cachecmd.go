@@ -11,7 +11,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/config"
 )
 
@@ -59,7 +59,7 @@ func requireCache(dir string) error {
 	return nil
 }
 
-// cacheIndexFile is the index cache.Open keeps in its directory.
+// cacheIndexFile is the index disk.Open keeps in its directory.
 const cacheIndexFile = "index.db"
 
 // gc evicts least recently used NARs down to a size, now.
@@ -82,7 +82,7 @@ func gc(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	res, err := cache.GC(c.CacheDir, limit)
+	res, err := disk.GC(c.CacheDir, limit)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := cache.Verify(c.CacheDir)
+	rep, err := disk.Verify(c.CacheDir)
 	if err != nil {
 		return err
 	}

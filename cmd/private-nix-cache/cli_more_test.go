@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 )
 
 func TestTopLevelHelpListsCommands(t *testing.T) {
@@ -97,7 +97,7 @@ func TestCacheCommandsRefuseDirWithoutCache(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	c, err := cache.Open(cache.Options{Dir: dir})
+	c, err := disk.Open(disk.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/config"
 	"github.com/private-nix-cache/private-nix-cache/mirror"
 	"github.com/private-nix-cache/private-nix-cache/server"
@@ -50,7 +50,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.Open(cache.Options{
+	c, err := disk.Open(disk.Options{
 		Dir:         cfg.CacheDir,
 		MaxSize:     maxSize,
 		NegativeTTL: time.Duration(cfg.NegativeTTL),

@@ -7,7 +7,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
 	"github.com/private-nix-cache/private-nix-cache/auth"
-	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/config"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/push"
@@ -40,7 +40,7 @@ func (a *app) wirePush(opts *server.Options, keys []signature.SecretKey) error {
 		return err
 	}
 	dir := pushedDir(cfg.CacheDir)
-	c, err := cache.Open(cache.Options{Dir: dir, Logger: log})
+	c, err := disk.Open(disk.Options{Dir: dir, Logger: log})
 	if err != nil {
 		return fmt.Errorf("pushed store: %w", err)
 	}

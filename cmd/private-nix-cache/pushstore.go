@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/push"
 )
@@ -22,7 +23,7 @@ import (
 func pushedDir(cacheDir string) string { return filepath.Join(cacheDir, "pushed") }
 
 // pushStore is a push.Store over a cache.Cache.
-type pushStore struct{ c *cache.Cache }
+type pushStore struct{ c *disk.Cache }
 
 var _ push.Store = pushStore{}
 
@@ -67,7 +68,7 @@ func (s pushStore) Size() int64 {
 
 type pushNARFile struct {
 	*os.File
-	nar *cache.NAR
+	nar *disk.NAR
 }
 
 func (f pushNARFile) Size() int64        { return f.nar.Size() }
@@ -79,8 +80,8 @@ func (f pushNARFile) Close() error       { return f.nar.Close() }
 // to a missing NAR, then the NAR files. It returns the NAR names removed;
 // a hash part not pushed is an error naming it.
 func deletePushed(dir string, hashParts []string) ([]string, error) {
-	c, err := cache.Open(cache.Options{Dir: dir, LockTimeout: 500 * time.Millisecond})
-	if errors.Is(err, cache.ErrLocked) {
+	c, err := disk.Open(disk.Options{Dir: dir, LockTimeout: 500 * time.Millisecond})
+	if errors.Is(err, disk.ErrLocked) {
 		return nil, fmt.Errorf("the pushed store is held by a running server (stop it first): %w", err)
 	} else if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func deletePushed(dir string, hashParts []string) ([]string, error) {
 			return names, err
 		}
 	}
-	c, err = cache.Open(cache.Options{Dir: dir, LockTimeout: 500 * time.Millisecond})
+	c, err = disk.Open(disk.Options{Dir: dir, LockTimeout: 500 * time.Millisecond})
 	if err != nil {
 		return names, err
 	}
