@@ -226,6 +226,19 @@ func (c *Config) Validate() error {
 	if _, _, err := c.PushSizes(); err != nil {
 		return err
 	}
+	if err := c.validateMirror(); err != nil {
+		return err
+	}
+	if c.HTTPRedirectListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPRedirectListen); err != nil {
+			return bad("http-redirect-listen", "%q is not HOST:PORT", c.HTTPRedirectListen)
+		}
+	}
+	return nil
+}
+
+// validateMirror checks the settings of the upstream mirror.
+func (c *Config) validateMirror() error {
 	if c.NegativeTTL <= 0 {
 		return bad("negative-ttl", "must be a positive duration like 10m")
 	}
@@ -246,11 +259,6 @@ func (c *Config) Validate() error {
 		}
 		if u.Priority < 0 {
 			return bad("upstream", "%s: priority must not be negative", u.URL)
-		}
-	}
-	if c.HTTPRedirectListen != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPRedirectListen); err != nil {
-			return bad("http-redirect-listen", "%q is not HOST:PORT", c.HTTPRedirectListen)
 		}
 	}
 	return nil

@@ -241,6 +241,12 @@ func parseFlags(args []string) (settings, error) {
 		}
 	}
 	cfg.params = fixture.Params{Small: small, BigCount: bigCount, BigSize: bigMB << 20, XZSmall: xz}
+	return cfg, cfg.checkChoices(updateDoc)
+}
+
+// checkChoices reads --update-doc and checks the flags that take one of a
+// few words.
+func (cfg *settings) checkChoices(updateDoc string) error {
 	switch updateDoc {
 	case "":
 		cfg.updateDoc = !cfg.quick
@@ -248,7 +254,7 @@ func parseFlags(args []string) (settings, error) {
 		cfg.updateDoc = true
 	case "false", "0":
 	default:
-		return cfg, fmt.Errorf("--update-doc: want true or false, got %q", updateDoc)
+		return fmt.Errorf("--update-doc: want true or false, got %q", updateDoc)
 	}
 	if cfg.out == "" && !cfg.quick {
 		cfg.out = filepath.Join("bench", "results")
@@ -256,14 +262,14 @@ func parseFlags(args []string) (settings, error) {
 	switch cfg.only {
 	case "", "mirror", "local", "fleet":
 	default:
-		return cfg, fmt.Errorf("--only: want mirror, local or fleet, got %q", cfg.only)
+		return fmt.Errorf("--only: want mirror, local or fleet, got %q", cfg.only)
 	}
 	switch cfg.fleetNet {
 	case "auto", "netns", "loopback":
 	default:
-		return cfg, fmt.Errorf("--fleet-net: want auto, netns or loopback, got %q", cfg.fleetNet)
+		return fmt.Errorf("--fleet-net: want auto, netns or loopback, got %q", cfg.fleetNet)
 	}
-	return cfg, nil
+	return nil
 }
 
 func missingTools() []string {
