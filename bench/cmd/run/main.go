@@ -241,7 +241,8 @@ func parseFlags(args []string) (settings, error) {
 		}
 	}
 	cfg.params = fixture.Params{Small: small, BigCount: bigCount, BigSize: bigMB << 20, XZSmall: xz}
-	return cfg, cfg.checkChoices(updateDoc)
+	err := cfg.checkChoices(updateDoc)
+	return cfg, err
 }
 
 // checkChoices reads --update-doc and checks the flags that take one of a
