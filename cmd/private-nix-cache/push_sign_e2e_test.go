@@ -2,9 +2,13 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
@@ -125,4 +129,37 @@ func TestPushWithNixSignedByTrustedKey(t *testing.T) {
 	dst := t.TempDir()
 	nixtest.Run(t, env, "nix", "copy", "--from", p.url(), "--to", dst, "--option", "trusted-public-keys", pub, fx.Root)
 	nixtest.Run(t, env, "nix", "store", "verify", "--store", dst, "--option", "trusted-public-keys", pub, "-r", fx.Root)
+}
+
+// TestPushMaxAge: with --push-max-age, a pushed path goes by itself,
+// its narinfo and then its NAR file.
+func TestPushMaxAge(t *testing.T) {
+	p, dir, _ := pushCache(t, "--push-max-age", "1s")
+	up := newRawUpload(t, 3000)
+	if narStatus, niStatus, msg := up.push(t, p.url(), up.file); narStatus != 200 || niStatus != 200 {
+		t.Fatalf("push: NAR %d, narinfo %d %q", narStatus, niStatus, msg)
+	}
+	file := filepath.Join(pushedDir(dir), "nar", up.name[:2], up.name)
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("pushed NAR file: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := os.Stat(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pushed NAR file is still there: %v", err)
+		}
+	}
+	if got := status(t, "GET", p.url()+"/"+up.hashPart()+".narinfo"); got != 404 {
+		t.Errorf("narinfo of an expired path: %d", got)
+	}
+	if got := status(t, "HEAD", p.url()+"/nar/"+up.name); got != 404 {
+		t.Errorf("HEAD of an expired path's NAR: %d", got)
+	}
+	// Pushed again, it is taken again.
+	if narStatus, niStatus, msg := up.push(t, p.url(), up.file); narStatus != 200 || niStatus != 200 {
+		t.Fatalf("push again: NAR %d, narinfo %d %q", narStatus, niStatus, msg)
+	}
 }
