@@ -69,7 +69,9 @@ func pushedAt(t *testing.T, s *pushStore, hashPart, nar string) time.Time {
 	return time.Time{}
 }
 
-func testHashPart(c byte) string { return nixbase32.EncodeToString([]byte(strings.Repeat(string(c), 20))) }
+func testHashPart(c byte) string {
+	return nixbase32.EncodeToString([]byte(strings.Repeat(string(c), 20)))
+}
 
 // TestExpiryNarInfoFirstThenUnnamedNARs steps the expiry by hand: an old
 // narinfo goes first; its NAR file stays while a younger narinfo names
