@@ -23,6 +23,7 @@ let
   cfg = config.services.private-nix-cache;
   tlsCfg = cfg.tls;
   clientCfg = cfg.client;
+  pushCfg = clientCfg.push;
 
   settingsFormat = pkgs.formats.toml { };
   renderedConfig = settingsFormat.generate "private-nix-cache-unchecked.toml" cfg.settings;
@@ -138,6 +139,24 @@ let
 
   optionalSetting = key: value: optionalAttrs (value != null) { ${key} = value; };
 
+  # The client's uploads: the post-build hook only queues the built paths
+  # in pushSpool; the unit pushUnit copies them with nix copy --to. Both
+  # scripts are the files the end-to-end test runs (nix/push-*.sh), given
+  # their settings in the environment.
+  pushUnit = "${name}-push";
+  pushSpool = "/var/lib/${pushUnit}";
+  pushUrl =
+    if lib.hasInfix "compression=" pushCfg.url then
+      pushCfg.url
+    else
+      pushCfg.url + (if lib.hasInfix "?" pushCfg.url then "&" else "?") + "compression=zstd";
+  pushHook = pkgs.writeShellScript "${pushUnit}-hook" ''
+    export PATH=${lib.makeBinPath [ pkgs.coreutils ]}
+    export PUSH_SPOOL=${lib.escapeShellArg pushSpool}
+    ${builtins.readFile ./nix/push-hook.sh}
+  '';
+  pushUploader = pkgs.writeShellScript "${pushUnit}-upload" (builtins.readFile ./nix/push-queue.sh);
+
   # An IPv6 address needs brackets before ":port".
   listenHost =
     if lib.hasInfix ":" cfg.listen && !lib.hasPrefix "[" cfg.listen then "[${cfg.listen}]" else cfg.listen;
@@ -165,6 +184,10 @@ let
   // optionalAttrs cfg.private { private = true; }
   // optionalSetting "metrics-listen" cfg.metricsListen
   // optionalSetting "max-size" cfg.maxCacheSize
+  // optionalAttrs (cfg.push.trustedPublicKeys != [ ]) { push-trusted-public-key = cfg.push.trustedPublicKeys; }
+  // optionalSetting "push-max-size" cfg.push.maxSize
+  // optionalSetting "push-max-age" cfg.push.maxAge
+  // optionalSetting "max-upload-size" cfg.maxUploadSize
   // optionalAttrs (tlsCfg.enable && static) {
     # Read in place, so that a renewal is picked up without a restart.
     tls-cert-file = certFile;
@@ -332,8 +355,8 @@ in
       example = [ "/run/secrets/private-nix-cache-tokens" ];
       description = ''
         Files of the tokens clients present, one a line: `NAME SCOPES SECRET`,
-        scopes among `read`, `push` and `metrics` (see the README's Access
-        section). With any token, `/metrics` needs a `metrics` token (or moves
+        scopes among `read`, `push`, `sign` and `metrics` (see the README's
+        Access and Pushing sections). With any token, `/metrics` needs a `metrics` token (or moves
         to `metricsListen`). Loaded with `LoadCredential=`; never copied into
         the Nix store.
       '';
@@ -347,6 +370,38 @@ in
         `/nix-cache-info` stays open. Clients then need a netrc
         (`client.netrcFile`).
       '';
+    };
+
+    push = {
+      trustedPublicKeys = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "builder-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" ];
+        description = ''
+          Keys an uploaded narinfo may be signed by to be taken from a `push`
+          token (`push-trusted-public-key`); the server's own keys are
+          trusted too. An unsigned upload needs a token of the `sign` scope.
+        '';
+      };
+      maxSize = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "200GiB";
+        description = "Bound of all pushed NARs together (`push-max-size`); an upload past it is refused. Null: no bound.";
+      };
+      maxAge = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "720h";
+        description = "Pushed paths are removed this long after they were pushed (`push-max-age`, a Go duration such as `720h`). Null: kept forever.";
+      };
+    };
+
+    maxUploadSize = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "8GiB";
+      description = "Largest uploaded NAR, compressed or not (`max-upload-size`). Null: the binary's default, 32GiB.";
     };
 
     metricsListen = mkOption {
@@ -553,6 +608,34 @@ in
         example = 5;
         description = "Nix's `connect-timeout`, to fall through sooner to the next substituter while the server is down; null leaves Nix's setting alone.";
       };
+
+      push = {
+        enable = mkEnableOption ''
+          uploading what this machine builds: Nix's `post-build-hook` queues
+          the built paths under /var/lib/${name}-push, never waiting on the
+          network nor failing a build, and the unit `${name}-push` copies
+          them with `nix copy --to`, dequeuing them only once that succeeded
+        '';
+        tokenFile = mkOption {
+          type = types.nullOr secretPath;
+          default = null;
+          example = "/run/secrets/nix-push-token";
+          description = ''
+            File holding the push token, the secret alone. A token of the
+            `push` scope uploads only what a key the server trusts for pushes
+            signed (`nix.settings.secret-key-files`); `push,sign` has the
+            server sign unsigned builds. Loaded with `LoadCredential=`;
+            never copied into the Nix store.
+          '';
+        };
+        url = mkOption {
+          type = types.str;
+          default = clientCfg.url;
+          defaultText = literalExpression "config.services.private-nix-cache.client.url";
+          example = "https://cache.example.org";
+          description = "Where to upload; `?compression=zstd` is added unless it names a compression.";
+        };
+      };
     };
   };
 
@@ -718,6 +801,58 @@ in
       }
       // optionalAttrs (clientCfg.connectTimeout != null) { connect-timeout = clientCfg.connectTimeout; }
       // optionalAttrs (clientCfg.netrcFile != null) { netrc-file = clientCfg.netrcFile; };
+    })
+
+    (mkIf pushCfg.enable {
+      assertions = [
+        {
+          assertion = pushCfg.tokenFile != null;
+          message = "services.private-nix-cache.client.push needs tokenFile, a file holding a token of the push (or push,sign) scope.";
+        }
+        {
+          assertion = pushCfg.tokenFile == null || !(inStore pushCfg.tokenFile);
+          message = "services.private-nix-cache.client.push.tokenFile = \"${toString pushCfg.tokenFile}\" is in the Nix store, which every local user can read. Give the path of a file outside the store, such as a sops-nix secret under /run/secrets.";
+        }
+      ];
+      nix.settings.post-build-hook = pushHook;
+
+      # Started when the hook queues something; a failed upload is tried
+      # again a minute later (while it waits, the path unit does not start
+      # it again), the paths staying queued.
+      systemd.paths.${pushUnit} = {
+        wantedBy = [ "paths.target" ];
+        pathConfig = {
+          DirectoryNotEmpty = "${pushSpool}/queue";
+          MakeDirectory = true;
+          DirectoryMode = "0700";
+        };
+      };
+      systemd.services.${pushUnit} = {
+        description = "Upload the paths built here to private-nix-cache";
+        wants = [ "network-online.target" ];
+        after = [ "network-online.target" ];
+        path = [
+          config.nix.package
+          pkgs.coreutils
+          pkgs.findutils
+        ];
+        environment = {
+          PUSH_SPOOL = pushSpool;
+          PUSH_URL = pushUrl;
+          PUSH_TOKEN_FILE = "/run/credentials/${pushUnit}.service/push-token";
+        };
+        unitConfig.StartLimitIntervalSec = 0;
+        serviceConfig = {
+          Type = "oneshot";
+          ExecStart = "${pushUploader}";
+          Restart = "on-failure";
+          RestartSec = "1min";
+          LoadCredential = optional (pushCfg.tokenFile != null) "push-token:${pushCfg.tokenFile}";
+          StateDirectory = pushUnit;
+          StateDirectoryMode = "0700";
+          UMask = "0077";
+        };
+      };
     })
   ];
 }

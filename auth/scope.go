@@ -20,15 +20,22 @@ const (
 	Push
 	// Metrics allows /metrics, so that a scraper's token reads no paths.
 	Metrics
+	// Sign lets the server sign an upload that carries no signature by a
+	// key trusted for pushes; it implies Push. A builder without a
+	// signing key of its own needs it.
+	Sign
 )
 
 var scopeNames = []struct {
 	name  string
 	scope Scope
-}{{"read", Read}, {"push", Push}, {"metrics", Metrics}}
+}{{"read", Read}, {"push", Push}, {"metrics", Metrics}, {"sign", Sign}}
 
 // Allows reports whether a token of scopes s may do what need asks.
 func (s Scope) Allows(need Scope) bool {
+	if s&Sign != 0 {
+		s |= Push
+	}
 	if s&Push != 0 {
 		s |= Read
 	}
@@ -58,7 +65,7 @@ func ParseScopes(list string) (Scope, error) {
 			}
 		}
 		if !found {
-			return 0, fmt.Errorf("unknown scope %q (want read, push or metrics)", word)
+			return 0, fmt.Errorf("unknown scope %q (want read, push, sign or metrics)", word)
 		}
 	}
 	return s, nil

@@ -42,8 +42,8 @@ const (
 )
 
 // Parse reads a token file: one token a line as "NAME SCOPES SECRET",
-// fields separated by blanks, SCOPES a comma-separated list of read, push
-// and metrics. Blank lines and lines starting with # are skipped. source
+// fields separated by blanks, SCOPES a comma-separated list of read, push,
+// sign and metrics. Blank lines and lines starting with # are skipped. source
 // names the file in errors; errors never quote a secret.
 func Parse(source string, data []byte) ([]Token, error) {
 	var tokens []Token

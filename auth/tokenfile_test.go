@@ -78,13 +78,20 @@ func TestScopes(t *testing.T) {
 		{Metrics, Read, false},
 		{Read | Metrics, Metrics, true},
 		{0, Read, false},
+		{Sign, Push, true},
+		{Sign, Read, true},
+		{Sign, Metrics, false},
+		{Push, Sign, false},
+		{Push | Sign, Sign, true},
 	} {
 		if got := tc.have.Allows(tc.need); got != tc.want {
 			t.Errorf("%q allows %q: got %v, want %v", tc.have, tc.need, got, tc.want)
 		}
 	}
-	if s, err := ParseScopes("push,metrics"); err != nil || s.String() != "push,metrics" {
-		t.Errorf("round trip: %q %v", s, err)
+	for _, list := range []string{"push,metrics", "push,sign", "sign"} {
+		if s, err := ParseScopes(list); err != nil || s.String() != list {
+			t.Errorf("round trip of %q: %q %v", list, s, err)
+		}
 	}
 }
 

@@ -77,10 +77,18 @@ type Config struct {
 	// to whoever reaches it; "" serves it on the main listener.
 	MetricsListen string `toml:"metrics-listen"`
 
-	// PushTrustedPublicKeys are the keys an uploaded narinfo must be
-	// signed by; none lets a push token alone vouch for an upload, which
-	// the server then signs.
+	// PushTrustedPublicKeys are keys an uploaded narinfo may be signed by
+	// to be taken from any push token; an unsigned one needs a token of
+	// the sign scope. None trusts only the server's own keys (with
+	// PushTrustOwnKeys).
 	PushTrustedPublicKeys []string `toml:"push-trusted-public-key"`
+	// PushTrustOwnKeys trusts the public halves of SecretKeyFiles for
+	// pushes too, so that a builder holding the cache's key may push;
+	// false trusts PushTrustedPublicKeys alone.
+	PushTrustOwnKeys bool `toml:"push-trust-own-keys"`
+	// PushMaxAge removes pushed paths this long after their narinfo was
+	// stored; 0 keeps them forever.
+	PushMaxAge Duration `toml:"push-max-age"`
 	// MaxUploadSize bounds one uploaded NAR, compressed or not; "" means 32GiB.
 	MaxUploadSize string `toml:"max-upload-size"`
 	// PushMaxSize bounds all pushed NARs together; "" means no limit.
@@ -130,6 +138,7 @@ func Default() Config {
 		CacheDir:          filepath.Join(xdgDir("XDG_CACHE_HOME", ".cache"), "private-nix-cache"),
 		NegativeTTL:       Duration(10 * time.Minute),
 		Resign:            true,
+		PushTrustOwnKeys:  true,
 		Upstreams:         []Upstream{{URL: "https://cache.nixos.org"}},
 		TrustedPublicKeys: []string{CacheNixosOrgKey},
 		StateDir:          filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "private-nix-cache"),
@@ -318,6 +327,8 @@ func (c *Config) validateLimits() error {
 		return bad("max-connections-per-ip", "must not be negative")
 	case c.WriteStallTimeout < 0:
 		return bad("write-stall-timeout", "must not be negative")
+	case c.PushMaxAge < 0:
+		return bad("push-max-age", "must not be negative")
 	}
 	return nil
 }

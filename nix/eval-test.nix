@@ -211,6 +211,38 @@ let
     };
   };
 
+  # A cache that takes uploads, with bounds on them.
+  pushServer = eval {
+    services.private-nix-cache = {
+      enable = true;
+      secretKeyPath = "/run/secrets/nix-serve-key";
+      tokenFiles = [ "/run/secrets/tokens-ci" ];
+      push = {
+        trustedPublicKeys = [ "builder-1:oNNo4RRk6ZlJtmaRV3R5OUbxwRKWhISEu7eeIBzJ7gU=" ];
+        maxSize = "200GiB";
+        maxAge = "720h";
+      };
+      maxUploadSize = "8GiB";
+    };
+  };
+
+  # A builder that substitutes from the cache and pushes what it builds.
+  pusher =
+    push:
+    eval {
+      services.private-nix-cache.client = {
+        enable = true;
+        url = "https://cache.example.org";
+        publicKey = serverKey;
+        inherit push;
+      };
+    };
+  builder = pusher {
+    enable = true;
+    tokenFile = "/run/secrets/nix-push-token";
+  };
+  builderSvc = builder.systemd.services.private-nix-cache-push;
+
   broken =
     extra:
     eval {
@@ -532,6 +564,95 @@ let
       }
     )
     (expect "disabled module defines no unit" (eval { }).systemd.services { })
+
+    # --- uploads ---
+    (expectAssertions "push server has no failed assertions" pushServer [ ])
+    (expect "push server settings" (pick [
+      "push-trusted-public-key"
+      "push-max-size"
+      "push-max-age"
+      "max-upload-size"
+    ] pushServer.services.private-nix-cache.settings) {
+      push-trusted-public-key = [ "builder-1:oNNo4RRk6ZlJtmaRV3R5OUbxwRKWhISEu7eeIBzJ7gU=" ];
+      push-max-size = "200GiB";
+      push-max-age = "720h";
+      max-upload-size = "8GiB";
+    })
+    (expectTrue "push settings are rendered only when set" (
+      lib.all (k: !(bastion.services.private-nix-cache.settings ? ${k})) [
+        "push-trusted-public-key"
+        "push-max-size"
+        "push-max-age"
+        "max-upload-size"
+      ]
+    ))
+    (expectAssertions "builder has no failed assertions" builder [ ])
+    (expect "builder post-build-hook is nix/push-hook.sh, with its queue" builder.nix.settings.post-build-hook.text (
+      "export PATH=${lib.makeBinPath [ pkgs.coreutils ]}\n"
+      + "export PUSH_SPOOL=/var/lib/private-nix-cache-push\n"
+      + builtins.readFile ./push-hook.sh
+      + "\n"
+    ))
+    (expect "builder uploader runs nix/push-queue.sh" builderSvc.serviceConfig.ExecStart
+      "${pkgs.writeShellScript "private-nix-cache-push-upload" (builtins.readFile ./push-queue.sh)}"
+    )
+    (expect "builder uploader settings" builderSvc.environment {
+      PUSH_SPOOL = "/var/lib/private-nix-cache-push";
+      PUSH_URL = "https://cache.example.org?compression=zstd";
+      PUSH_TOKEN_FILE = "/run/credentials/private-nix-cache-push.service/push-token";
+    })
+    (expect "builder token by LoadCredential" builderSvc.serviceConfig.LoadCredential [
+      "push-token:/run/secrets/nix-push-token"
+    ])
+    (expect "builder uploader retries, never gives up" {
+      inherit (builderSvc.serviceConfig) Type Restart RestartSec;
+      inherit (builderSvc.unitConfig) StartLimitIntervalSec;
+    } {
+      Type = "oneshot";
+      Restart = "on-failure";
+      RestartSec = "1min";
+      StartLimitIntervalSec = 0;
+    })
+    (expect "builder uploader is started by its queue"
+      builder.systemd.paths.private-nix-cache-push.pathConfig.DirectoryNotEmpty
+      "/var/lib/private-nix-cache-push/queue"
+    )
+    (expect "builder uploader has nix on its PATH" (map (p: p.name) builderSvc.path) [
+      "nix"
+      "coreutils"
+      "findutils"
+    ])
+    (expect "builder push URL keeps its query"
+      (pusher {
+        enable = true;
+        tokenFile = "/run/secrets/t";
+        url = "https://push.example.org/?priority=10";
+      }).systemd.services.private-nix-cache-push.environment.PUSH_URL
+      "https://push.example.org/?priority=10&compression=zstd"
+    )
+    (expect "builder push URL keeps its compression"
+      (pusher {
+        enable = true;
+        tokenFile = "/run/secrets/t";
+        url = "https://push.example.org?compression=xz";
+      }).systemd.services.private-nix-cache-push.environment.PUSH_URL
+      "https://push.example.org?compression=xz"
+    )
+    (expectAssertions "builder push without a token" (pusher { enable = true; }) [
+      "services.private-nix-cache.client.push needs tokenFile"
+    ])
+    (expectAssertions "builder push token in the store"
+      (pusher {
+        enable = true;
+        tokenFile = "${builtins.storeDir}/00000000000000000000000000000000-token";
+      })
+      [ "services.private-nix-cache.client.push.tokenFile = \"${builtins.storeDir}/" ]
+    )
+    (expect "builder sets nothing else in nix.conf" (lib.attrNames builder.nix.settings) (
+      lib.sort lib.lessThan (lib.attrNames client.nix.settings ++ [ "post-build-hook" ])
+    ))
+    (expectTrue "client without push sets no post-build-hook" (!(client.nix.settings ? post-build-hook)))
+    (expect "client without push defines no push unit" client.systemd.paths { })
 
     # --- clients ---
     (expect "client substituters" client.nix.settings.substituters [

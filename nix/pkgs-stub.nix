@@ -47,6 +47,15 @@ let
       };
 
     coreutils = fakeDerivation "coreutils" { };
+    findutils = fakeDerivation "findutils" { };
+
+    # Keeps the script's text, so that tests can read it.
+    writeShellScript =
+      name: text:
+      fakeDerivation name { inherit text; }
+      // {
+        outPath = "${builtins.storeDir}/${builtins.substring 0 32 (builtins.hashString "sha256" text)}-${name}";
+      };
 
     # Writes the build script itself as the output, so that tests can read
     # what the build would run.

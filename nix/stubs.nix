@@ -40,11 +40,25 @@ let
         type = types.attrsOf types.str;
         default = { };
       };
+      path = mkOption {
+        type = types.listOf types.package;
+        default = [ ];
+      };
       unitConfig = mkOption {
         type = types.attrsOf unitOption;
         default = { };
       };
       serviceConfig = mkOption {
+        type = types.attrsOf unitOption;
+        default = { };
+      };
+    };
+  };
+
+  pathModule = {
+    options = {
+      wantedBy = unitList;
+      pathConfig = mkOption {
         type = types.attrsOf unitOption;
         default = { };
       };
@@ -72,6 +86,7 @@ let
     types.bool
     types.int
     types.str
+    types.package
     (types.listOf types.str)
   ];
 in
@@ -88,6 +103,10 @@ in
 
     systemd.services = mkOption {
       type = types.attrsOf (types.submodule serviceModule);
+      default = { };
+    };
+    systemd.paths = mkOption {
+      type = types.attrsOf (types.submodule pathModule);
       default = { };
     };
     systemd.tmpfiles.rules = mkOption {
@@ -135,6 +154,14 @@ in
       default = { };
     };
 
+    nix.package = mkOption {
+      type = types.package;
+      default = {
+        type = "derivation";
+        name = "nix";
+        outPath = "${builtins.storeDir}/00000000000000000000000000000000-nix";
+      };
+    };
     nix.settings = mkOption {
       type = types.submodule {
         freeformType = types.attrsOf nixConfAtom;

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
@@ -43,7 +44,7 @@ func TestPushBodyCutLeavesNothing(t *testing.T) {
 			t.Fatalf("a cut body left %d files, %d open writers", len(st.files), st.open)
 		}
 	}
-	if err := u.PutNarInfo(context.Background(), up.ni.Bytes()); KindOf(err) != KindInvalid {
+	if err := u.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{}); KindOf(err) != KindInvalid {
 		t.Fatalf("narinfo after cut uploads: %v", err)
 	}
 	if err := u.send(up); err != nil {
@@ -68,7 +69,7 @@ func TestPushRehashesForgottenUploads(t *testing.T) {
 		}
 	}
 	for _, up := range []*upload{a, b} {
-		if err := u.PutNarInfo(context.Background(), up.ni.Bytes()); err != nil {
+		if err := u.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,16 +82,27 @@ func TestPushRehashesForgottenUploads(t *testing.T) {
 	}
 }
 
-func TestPushSignsWithoutTrustedKeys(t *testing.T) {
+// TestPushSignsOnlyForUploadersWhoMay: an unsigned narinfo is refused
+// from an uploader who may not have the server sign it, and taken and
+// signed from one who may.
+func TestPushSignsOnlyForUploadersWhoMay(t *testing.T) {
 	server, serverPub := newKey(t, "server-1")
+	_, builderPub := newKey(t, "builder-1")
 	st := newFakeStore()
-	u := newUploads(t, st, nil, []signature.SecretKey{server}, nil)
+	u := newUploads(t, st, []signature.PublicKey{builderPub}, []signature.SecretKey{server}, nil)
 	up := makeUpload(t, pathA, randomBytes(100), server)
 	up.ni.Sigs = nil
 	if err := u.send(up); err != nil {
 		t.Fatal(err)
 	}
-	if err := u.PutNarInfo(context.Background(), up.ni.Bytes()); err != nil {
+	err := u.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{Name: "ci"})
+	if KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "no signature by a key trusted for pushes") {
+		t.Fatalf("unsigned narinfo from an uploader who may not sign: %v", err)
+	}
+	if len(st.narinfos) != 0 {
+		t.Fatal("a refused narinfo was stored")
+	}
+	if err := u.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{Name: "ci", MaySign: true}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := u.NarInfo(pathA[:32])
@@ -99,5 +111,41 @@ func TestPushSignsWithoutTrustedKeys(t *testing.T) {
 	}
 	if _, err := New(Options{Store: st}); KindOf(err) != KindConfig {
 		t.Errorf("New without keys: %v", err)
+	}
+	// Without a key of its own, the server cannot sign for anyone.
+	noKey := newUploads(t, newFakeStore(), []signature.PublicKey{builderPub}, nil, nil)
+	if err := noKey.send(up); err != nil {
+		t.Fatal(err)
+	}
+	if err := noKey.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{MaySign: true}); KindOf(err) != KindInvalid {
+		t.Errorf("unsigned narinfo, a server without keys: %v", err)
+	}
+}
+
+// TestPushForgetsRemovedNARs: a NAR file removed from the store after it
+// was measured (an expired path) is asked for again, and a narinfo naming
+// it is refused until it came again.
+func TestPushForgetsRemovedNARs(t *testing.T) {
+	builder, builderPub := newKey(t, "builder-1")
+	st := newFakeStore()
+	u := newUploads(t, st, []signature.PublicKey{builderPub}, nil, nil)
+	up := makeUpload(t, pathA, randomBytes(100), builder)
+	if err := u.send(up); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	delete(st.files, up.name)
+	st.mu.Unlock()
+	if u.HasNAR(up.name) {
+		t.Error("HasNAR true for a removed NAR file")
+	}
+	if err := u.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{}); KindOf(err) != KindInvalid {
+		t.Fatalf("narinfo of a removed NAR: %v", err)
+	}
+	if err := u.send(up); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{}); err != nil {
+		t.Fatalf("narinfo once the NAR came again: %v", err)
 	}
 }

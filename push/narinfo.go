@@ -19,9 +19,10 @@ const storeDir = "/nix/store/"
 // PutNarInfo takes an uploaded narinfo: the commit point of a path. It is
 // stored only when its NAR was received and matches it (FileHash and
 // FileSize when given, NarHash and NarSize always), every reference is
-// known, and it is signed by a trusted key (or the server signs it). The
-// stored narinfo points at our URL and carries our signatures.
-func (u *Uploads) PutNarInfo(ctx context.Context, text []byte) error {
+// known, and it is signed by a trusted key or comes from an uploader who
+// may have the server sign it. The stored narinfo points at our URL and
+// carries our signatures.
+func (u *Uploads) PutNarInfo(ctx context.Context, text []byte, by Uploader) error {
 	ni, err := narinfo.ParseBytes(text)
 	if err != nil {
 		return errorf(KindInvalid, "narinfo does not parse: %v", err)
@@ -53,8 +54,8 @@ func (u *Uploads) PutNarInfo(ctx context.Context, text []byte) error {
 	if err := u.checkReferences(ctx, ni); err != nil {
 		return err
 	}
-	if len(u.opts.Trusted) > 0 && !ni.Verify(u.opts.Trusted) {
-		return errorf(KindInvalid, "narinfo %s: no signature by a key trusted for pushes", hashPart)
+	if err := u.checkSigned(ni, by); err != nil {
+		return err
 	}
 	stored := ni.Clone()
 	stored.URL = URLPrefix + hashPart + "/" + name
@@ -64,16 +65,34 @@ func (u *Uploads) PutNarInfo(ctx context.Context, text []byte) error {
 	if err := stored.Sign(u.opts.SignKeys...); err != nil {
 		return errorf(KindInvalid, "narinfo %s: %v", hashPart, err)
 	}
-	if err := u.opts.Store.PutNarInfo(stored, name); err != nil {
+	err = u.opts.Store.PutNarInfo(stored, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errorf(KindInvalid, "narinfo %s: its NAR %s was removed meanwhile (expired): upload it again", hashPart, ni.URL)
+	} else if err != nil {
 		return fmt.Errorf("narinfo %s: %w", hashPart, err)
 	}
-	u.log.Info("path pushed", "path", ni.StorePath, "nar_size", ni.NarSize)
+	u.log.Info("path pushed", "path", ni.StorePath, "nar_size", ni.NarSize, "by", by.Name)
 	return nil
+}
+
+// checkSigned refuses a narinfo that no key trusted for pushes signed,
+// unless its uploader may have the server sign it and the server can.
+func (u *Uploads) checkSigned(ni *narinfo.NarInfo, by Uploader) error {
+	if ni.Verify(u.opts.Trusted) {
+		return nil
+	}
+	if by.MaySign && len(u.opts.SignKeys) > 0 {
+		return nil
+	}
+	return errorf(KindInvalid, "narinfo %s: no signature by a key trusted for pushes (sign it with nix store sign, or push with a token of the sign scope)", ni.HashPart())
 }
 
 // receivedNAR returns what was measured of the NAR file name: from
 // memory when it came lately, else by hashing the stored file again.
 func (u *Uploads) receivedNAR(name string) (received, error) {
+	if !u.opts.Store.HasNAR(name) {
+		return received{}, fs.ErrNotExist // never came, or removed since
+	}
 	if rec, ok := u.pending.get(name); ok {
 		return rec, nil
 	}

@@ -72,11 +72,13 @@ type Options struct {
 	// local store, the mirror) exists, for references; nil counts only
 	// pushed paths.
 	Known func(ctx context.Context, hashPart string) bool
-	// Trusted are the keys an uploaded narinfo must carry a signature by;
-	// empty trusts the push token alone, and SignKeys sign every upload.
+	// Trusted are the keys an uploaded narinfo must carry a signature by,
+	// unless its Uploader may have the server sign it; empty accepts only
+	// uploads of such uploaders.
 	Trusted []signature.PublicKey
 	// SignKeys sign every accepted narinfo; empty adds no signature.
-	// Trusted and SignKeys may not both be empty (New refuses).
+	// Trusted and SignKeys may not both be empty (New refuses): nothing
+	// could be accepted.
 	SignKeys []signature.SecretKey
 	// MaxUploadSize bounds one NAR, compressed as uploaded and
 	// decompressed alike. Zero means 32 GiB.
@@ -91,6 +93,15 @@ type Options struct {
 	MaxPending int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// Uploader is who sends an upload, as the caller authenticated them.
+type Uploader struct {
+	// Name names the uploader in logs; "" names none.
+	Name string
+	// MaySign lets the server sign a narinfo that carries no signature by
+	// a key of Options.Trusted (with SignKeys); false asks for one.
+	MaySign bool
 }
 
 // Uploads takes NARs and narinfos. It is safe for concurrent use.
@@ -124,15 +135,10 @@ func New(opts Options) (*Uploads, error) {
 }
 
 // HasNAR reports whether a NAR was received under name, so that Nix
-// skips sending it again (HEAD before PUT).
+// skips sending it again (HEAD before PUT). It asks the store, not what
+// was measured: a file removed since (an expired path) must come again.
 func (u *Uploads) HasNAR(name string) bool {
-	if !ValidNARName(name) {
-		return false
-	}
-	if _, ok := u.pending.get(name); ok {
-		return true
-	}
-	return u.opts.Store.HasNAR(name)
+	return ValidNARName(name) && u.opts.Store.HasNAR(name)
 }
 
 // NarInfo returns the stored narinfo of a pushed path.

@@ -199,7 +199,7 @@ func TestPushAcceptsAMatchingUpload(t *testing.T) {
 		if !u.HasNAR(up.name) {
 			t.Fatalf("HasNAR(%s) false after the upload", up.name)
 		}
-		if err := u.PutNarInfo(context.Background(), up.ni.Bytes()); err != nil {
+		if err := u.PutNarInfo(context.Background(), up.ni.Bytes(), Uploader{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,7 +244,7 @@ func TestPushRefuses(t *testing.T) {
 			if err := u.PutNAR(up.name, bytes.NewReader(other.file), int64(len(other.file))); err != nil {
 				return err
 			}
-			return u.PutNarInfo(ctx, up.ni.Bytes())
+			return u.PutNarInfo(ctx, up.ni.Bytes(), Uploader{})
 		}, KindInvalid, "FileHash does not match", 1},
 		{"NarHash changed, FileHash dropped", func(u *Uploads) error {
 			up := makeUpload(t, pathA, randomBytes(3000), builder)
@@ -253,24 +253,24 @@ func TestPushRefuses(t *testing.T) {
 			}
 			up.ni.FileHash, up.ni.FileSize = nil, 0
 			up.ni.NarHash = makeUpload(t, pathA, randomBytes(10), builder).ni.NarHash
-			return u.PutNarInfo(ctx, up.ni.Bytes())
+			return u.PutNarInfo(ctx, up.ni.Bytes(), Uploader{})
 		}, KindInvalid, "NarHash does not match", 1},
 		{"narinfo whose NAR never came", func(u *Uploads) error {
-			return u.PutNarInfo(ctx, makeUpload(t, pathA, randomBytes(100), builder).ni.Bytes())
+			return u.PutNarInfo(ctx, makeUpload(t, pathA, randomBytes(100), builder).ni.Bytes(), Uploader{})
 		}, KindInvalid, "was not uploaded", 0},
 		{"unknown reference", func(u *Uploads) error {
 			up := makeUpload(t, pathA, randomBytes(100), builder, pathC)
 			if err := u.send(up); err != nil {
 				return err
 			}
-			return u.PutNarInfo(ctx, up.ni.Bytes())
+			return u.PutNarInfo(ctx, up.ni.Bytes(), Uploader{})
 		}, KindInvalid, "reference " + pathC, 1},
 		{"signed by an untrusted key", func(u *Uploads) error {
 			up := makeUpload(t, pathA, randomBytes(100), stranger)
 			if err := u.send(up); err != nil {
 				return err
 			}
-			return u.PutNarInfo(ctx, up.ni.Bytes())
+			return u.PutNarInfo(ctx, up.ni.Bytes(), Uploader{})
 		}, KindInvalid, "no signature by a key trusted", 1},
 		{"not zstd", func(u *Uploads) error {
 			return u.PutNAR("0000000000000000000000000000000000000000000000000000.nar.zst", strings.NewReader("garbage!"), 8)

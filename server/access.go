@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -98,12 +99,24 @@ func (a *access) scopeFor(r *http.Request) (auth.Scope, bool) {
 	return 0, false
 }
 
+// tokenKey keys the token a request was let in with in its context.
+type tokenKey struct{}
+
+// tokenOf returns the token r was let in with: who sent it, for the
+// handlers that need to know (an upload the server may sign); false when
+// r needed none.
+func tokenOf(r *http.Request) (auth.Token, bool) {
+	tok, ok := r.Context().Value(tokenKey{}).(auth.Token)
+	return tok, ok
+}
+
 // check answers r when its credentials do not allow it, and returns the
-// status and body bytes written; denied is false when r may go on.
-func (a *access) check(w http.ResponseWriter, r *http.Request) (code, n int, denied bool) {
+// status and body bytes written; denied is false when r may go on, as
+// the returned request, which carries the token it matched (tokenOf).
+func (a *access) check(w http.ResponseWriter, r *http.Request) (_ *http.Request, code, n int, denied bool) {
 	need, ok := a.scopeFor(r)
 	if !ok {
-		return 0, 0, false
+		return r, 0, 0, false
 	}
 	// A refused address is refused before its credentials are looked at:
 	// answering them would go on telling right from wrong.
@@ -111,32 +124,32 @@ func (a *access) check(w http.ResponseWriter, r *http.Request) (code, n int, den
 	if left, refused := a.backoff.Refused(addr); refused {
 		a.refused[refusedBackoff].Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(int((left+time.Second-1)/time.Second)))
-		return http.StatusTooManyRequests, writeStatus(w, http.StatusTooManyRequests), true
+		return r, http.StatusTooManyRequests, writeStatus(w, http.StatusTooManyRequests), true
 	}
 	secret, present := auth.Credential(r.Header)
 	if !present {
 		a.refused[refusedMissing].Inc()
-		return a.challenge(w)
+		return a.challenge(w, r)
 	}
 	tok, found := a.opts.Tokens.Lookup(secret)
 	if !found {
 		a.refused[refusedBad].Inc()
 		a.fail(r, addr)
-		return a.challenge(w)
+		return a.challenge(w, r)
 	}
 	if !tok.Scopes.Allows(need) {
 		a.refused[refusedScope].Inc()
 		if a.logged.allow() {
 			a.log.Warn("token lacks the scope", "token", tok.Name, "scope", need.String(), "path", r.URL.Path, "addr", addr.String())
 		}
-		return http.StatusForbidden, writeStatus(w, http.StatusForbidden), true
+		return r, http.StatusForbidden, writeStatus(w, http.StatusForbidden), true
 	}
-	return 0, 0, false
+	return r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)), 0, 0, false
 }
 
-func (a *access) challenge(w http.ResponseWriter) (int, int, bool) {
+func (a *access) challenge(w http.ResponseWriter, r *http.Request) (*http.Request, int, int, bool) {
 	w.Header().Set("WWW-Authenticate", challenge)
-	return http.StatusUnauthorized, writeStatus(w, http.StatusUnauthorized), true
+	return r, http.StatusUnauthorized, writeStatus(w, http.StatusUnauthorized), true
 }
 
 // fail records bad credentials from addr. It logs the first of a streak

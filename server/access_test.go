@@ -1,15 +1,21 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/private-nix-cache/private-nix-cache/auth"
+	"github.com/private-nix-cache/private-nix-cache/push"
 )
 
 const (
@@ -199,4 +205,48 @@ func BenchmarkNarInfoAccess(b *testing.B) {
 	tokens, _ := auth.NewSet(tok)
 	b.Run("open", func(b *testing.B) { run(b, AccessOptions{}, "") })
 	b.Run("private", func(b *testing.B) { run(b, AccessOptions{Tokens: tokens, Private: true}, basic(readSecret)) })
+}
+
+// uploaderSpy is a Pusher that records who each narinfo came from.
+type uploaderSpy struct{ by []push.Uploader }
+
+func (p *uploaderSpy) PutNAR(string, io.Reader, int64) error { return nil }
+func (p *uploaderSpy) PutNarInfo(_ context.Context, _ []byte, by push.Uploader) error {
+	p.by = append(p.by, by)
+	return nil
+}
+func (p *uploaderSpy) HasNAR(string) bool                           { return false }
+func (p *uploaderSpy) NarInfo(string) (*push.Stored, error)         { return nil, fs.ErrNotExist }
+func (p *uploaderSpy) OpenNAR(string, string) (push.NARFile, error) { return nil, fs.ErrNotExist }
+
+// TestAccessTellsPushWhoUploads: the token the access check let an upload
+// in with reaches the push handler, its sign scope with it.
+func TestAccessTellsPushWhoUploads(t *testing.T) {
+	signTok, err := auth.NewToken("builder", auth.Sign, "sign-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushTok, err := auth.NewToken("ci", auth.Push, pushSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewSet(signTok, pushTok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &uploaderSpy{}
+	s := New(Options{Keys: testKeys(t), Push: spy, Access: AccessOptions{Tokens: tokens}})
+	for _, secret := range []string{"sign-0123456789abcdef", pushSecret} {
+		req := httptest.NewRequest("PUT", "/"+strings.Repeat("a", 32)+".narinfo", strings.NewReader("x"))
+		req.Header.Set("Authorization", basic(secret))
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("PUT: %d %s", rec.Code, rec.Body)
+		}
+	}
+	want := []push.Uploader{{Name: "builder", MaySign: true}, {Name: "ci"}}
+	if !slices.Equal(spy.by, want) {
+		t.Errorf("uploaders %+v, want %+v", spy.by, want)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/private-nix-cache/private-nix-cache/auth"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/push"
 )
@@ -16,7 +17,7 @@ import (
 // Pusher is the part of *push.Uploads the server uses.
 type Pusher interface {
 	PutNAR(name string, body io.Reader, size int64) error
-	PutNarInfo(ctx context.Context, text []byte) error
+	PutNarInfo(ctx context.Context, text []byte, by push.Uploader) error
 	HasNAR(name string) bool
 	NarInfo(hashPart string) (*push.Stored, error)
 	OpenNAR(hashPart, name string) (push.NARFile, error)
@@ -57,7 +58,7 @@ func (s *Server) putNarInfo(w http.ResponseWriter, r *http.Request) error {
 	if _, err := io.ReadFull(r.Body, text); err != nil {
 		return err
 	}
-	if err := s.opts.Push.PutNarInfo(r.Context(), text); err != nil {
+	if err := s.opts.Push.PutNarInfo(r.Context(), text, uploaderOf(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -70,6 +71,16 @@ func (s *Server) putNAR(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// uploaderOf says who sent r, by the token the access check let it in
+// with; without one (no token is configured) the upload must be signed.
+func uploaderOf(r *http.Request) push.Uploader {
+	tok, ok := tokenOf(r)
+	if !ok {
+		return push.Uploader{}
+	}
+	return push.Uploader{Name: tok.Name, MaySign: tok.Scopes.Allows(auth.Sign)}
 }
 
 // acceptAndDrop answers an optional upload without reading it: with

@@ -147,10 +147,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, 
 func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request) {
 	// Checked before any route, the narinfo shortcut included.
 	if s.access != nil {
-		if code, n, denied := s.access.check(w, r); denied {
+		allowed, code, n, denied := s.access.check(w, r)
+		if denied {
 			s.metrics.routes[routeOf(r.URL.Path)].observe(code, int64(n))
 			return
 		}
+		r = allowed
 	}
 	if hashPart, ok := narInfoRequest(r); ok {
 		s.serveNarInfoDirect(w, r, hashPart)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
@@ -20,17 +21,17 @@ import (
 func (a *app) wirePush(opts *server.Options, keys []signature.SecretKey) error {
 	cfg, log := a.cfg, a.log
 	if !opts.Access.Tokens.Grants(auth.Push) {
-		if len(cfg.PushTrustedPublicKeys) > 0 {
-			log.Warn("--push-trusted-public-key without a push token: uploads are refused")
+		if len(cfg.PushTrustedPublicKeys) > 0 || cfg.PushMaxAge > 0 {
+			log.Warn("push settings without a push token: uploads are refused")
 		}
 		return nil
 	}
-	trusted, err := parsePublicKeys(cfg.PushTrustedPublicKeys)
+	trusted, err := pushTrustedKeys(cfg, keys)
 	if err != nil {
 		return err
 	}
-	if len(trusted) == 0 && len(keys) == 0 {
-		return &config.Error{Key: "token-file", Err: fmt.Errorf("a push token needs --secret-key-file or --push-trusted-public-key")}
+	if err := checkPushKeys(opts, trusted, keys); err != nil {
+		return err
 	}
 	if cfg.CacheDir == "" {
 		return &config.Error{Key: "cache-dir", Err: fmt.Errorf("must be set to take uploads (a push token is configured)")}
@@ -39,14 +40,12 @@ func (a *app) wirePush(opts *server.Options, keys []signature.SecretKey) error {
 	if err != nil {
 		return err
 	}
-	dir := pushedDir(cfg.CacheDir)
-	c, err := disk.Open(disk.Options{Dir: dir, Logger: log})
+	st, err := a.openPushStore(pushedDir(cfg.CacheDir))
 	if err != nil {
-		return fmt.Errorf("pushed store: %w", err)
+		return err
 	}
-	a.closers = append(a.closers, c.Close)
 	up, err := push.New(push.Options{
-		Store:         pushStore{c},
+		Store:         st,
 		Known:         knownElsewhere(opts),
 		Trusted:       trusted,
 		SignKeys:      keys,
@@ -58,7 +57,53 @@ func (a *app) wirePush(opts *server.Options, keys []signature.SecretKey) error {
 		return err
 	}
 	opts.Push = up
-	log.Info("taking uploads", "dir", dir, "trusted-keys", len(trusted), "sign", len(keys) > 0, "push-max-size", cfg.PushMaxSize)
+	if cfg.PushMaxAge > 0 {
+		a.closers = append(a.closers, startExpiry(st, time.Duration(cfg.PushMaxAge), log))
+	}
+	log.Info("taking uploads", "dir", st.c.Dir(), "trusted-keys", len(trusted), "sign", len(keys) > 0,
+		"push-max-size", cfg.PushMaxSize, "push-max-age", cfg.PushMaxAge.String())
+	return nil
+}
+
+// openPushStore opens the pushed store in dir, closed with the app.
+func (a *app) openPushStore(dir string) (*pushStore, error) {
+	c, err := disk.Open(disk.Options{Dir: dir, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("pushed store: %w", err)
+	}
+	a.closers = append(a.closers, c.Close)
+	ages, err := openPushAges(dir, time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("pushed store: %w", err)
+	}
+	a.closers = append(a.closers, ages.Close)
+	return newPushStore(c, ages), nil
+}
+
+// pushTrustedKeys are the keys an upload may be signed by to be taken
+// from any push token: --push-trusted-public-key, and the server's own.
+func pushTrustedKeys(cfg *config.Config, keys []signature.SecretKey) ([]signature.PublicKey, error) {
+	trusted, err := parsePublicKeys(cfg.PushTrustedPublicKeys)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.PushTrustOwnKeys {
+		for _, k := range keys {
+			trusted = append(trusted, k.ToPublicKey())
+		}
+	}
+	return trusted, nil
+}
+
+// checkPushKeys refuses settings under which an upload could never be
+// taken, or a sign token would sign nothing.
+func checkPushKeys(opts *server.Options, trusted []signature.PublicKey, keys []signature.SecretKey) error {
+	if opts.Access.Tokens.Grants(auth.Sign) && len(keys) == 0 {
+		return &config.Error{Key: "token-file", Err: fmt.Errorf("a token of the sign scope needs --secret-key-file")}
+	}
+	if len(trusted) == 0 && len(keys) == 0 {
+		return &config.Error{Key: "token-file", Err: fmt.Errorf("a push token needs --secret-key-file or --push-trusted-public-key")}
+	}
 	return nil
 }
 

@@ -22,19 +22,33 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
-const e2ePushToken = "push-7c2e9a4b6d8f1e3a5c7b"
+// e2ePushToken may have the server sign what it pushes; e2ePushOnlyToken
+// pushes only what a trusted key signed.
+const (
+	e2ePushToken     = "push-7c2e9a4b6d8f1e3a5c7b"
+	e2ePushOnlyToken = "push-only-4d1f8b2a6c9e3d7f"
+)
 
-// pushCache serves uploads with a push and a read token, signing them
-// with its own key, and nothing else. It returns the server, its cache
-// dir and its public key.
+// pushCache serves uploads with a push,sign, a push and a read token,
+// signing them with its own key, and nothing else. It returns the server,
+// its cache dir and its public key.
 func pushCache(t *testing.T, extra ...string) (*proc, string, string) {
 	t.Helper()
 	sec, _, pub := nixtest.Key(t, "push-test-1")
-	tokens := writeSecret(t, "tokens", "ci push "+e2ePushToken+"\nlaptops read "+e2eReadToken+"\n")
+	p, dir := pushCacheWithKey(t, sec, extra...)
+	return p, dir, pub
+}
+
+// pushCacheWithKey is pushCache signing with the secret key file sec; it
+// returns the server and its cache dir.
+func pushCacheWithKey(t *testing.T, sec string, extra ...string) (*proc, string) {
+	t.Helper()
+	tokens := writeSecret(t, "tokens", "ci push,sign "+e2ePushToken+"\nbuilder push "+e2ePushOnlyToken+
+		"\nlaptops read "+e2eReadToken+"\n")
 	dir := t.TempDir()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--local-store", "false", "--upstream", "none",
 		"--cache-dir", dir, "--secret-key-file", sec, "--token-file", tokens}, extra...)
-	return start(t, args...), dir, pub
+	return start(t, args...), dir
 }
 
 // nixPush runs nix copy --to the cache with netrcFile ("" for none).
@@ -49,9 +63,10 @@ func nixPush(t *testing.T, p *proc, netrcFile string, paths ...string) (string, 
 
 func hashPartOf(storePath string) string { return filepath.Base(storePath)[:32] }
 
-// TestPushWithNix uploads a closure with nix copy --to: refused without
-// the push token, taken with it, and then substituted by a fresh store
-// that requires the server's signature.
+// TestPushWithNix uploads an unsigned closure with nix copy --to: refused
+// without the push token, taken with a token of the push and sign scopes,
+// and then substituted by a fresh store that requires the server's
+// signature.
 func TestPushWithNix(t *testing.T) {
 	nixtest.Require(t)
 	fx := nixtest.Build(t, nixtest.Options{BigSize: 3 << 20})
@@ -133,8 +148,14 @@ func (u *rawUpload) hashPart() string { return u.narinfo.HashPart() }
 // put PUTs body to url with the push token and returns the status and body.
 func put(t *testing.T, url string, body []byte) (int, string) {
 	t.Helper()
+	return putAs(t, e2ePushToken, url, body)
+}
+
+// putAs is put with token.
+func putAs(t *testing.T, token, url string, body []byte) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest("PUT", url, bytes.NewReader(body))
-	req.SetBasicAuth("", e2ePushToken)
+	req.SetBasicAuth("", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 // the delete command removes the pushed path.
 func TestPushedPathSurvivesMirrorEviction(t *testing.T) {
 	m := newMirrorFixture(t)
-	tokens := writeSecret(t, "tokens", "ci push "+e2ePushToken+"\nprometheus metrics "+e2eMetricsToken+"\n")
+	tokens := writeSecret(t, "tokens", "ci push,sign "+e2ePushToken+"\nprometheus metrics "+e2eMetricsToken+"\n")
 	p := m.start(t, "--max-size", "300B", "--token-file", tokens)
 
 	up := newRawUpload(t, 200000)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
@@ -22,17 +23,55 @@ import (
 // pushedDir is where pushed paths are kept, apart from the mirror.
 func pushedDir(cacheDir string) string { return filepath.Join(cacheDir, "pushed") }
 
-// pushStore is a push.Store over a cache.Cache.
-type pushStore struct{ c *disk.Cache }
+// pushStore is a push.Store over a cache.Cache, with the ages of its
+// narinfos beside it (pushAges) so that paths can expire.
+type pushStore struct {
+	c    *disk.Cache
+	ages *pushAges
 
-var _ push.Store = pushStore{}
+	// mu orders storing a narinfo (its NAR file must be there) against
+	// removing a NAR file no narinfo names.
+	mu sync.Mutex
+	// removed are the sizes of NAR files removed behind the cache's back
+	// since it was opened: the cache counts them until its next open.
+	removed map[string]int64
+}
+
+var _ push.Store = (*pushStore)(nil)
+
+func newPushStore(c *disk.Cache, ages *pushAges) *pushStore {
+	return &pushStore{c: c, ages: ages, removed: make(map[string]int64)}
+}
 
 // pushUpstream is the Upstream field of a pushed narinfo in the index.
 const pushUpstream = "push"
 
-func (s pushStore) CreateNAR(name string) (push.Writer, error) { return s.c.Create(name) }
+func (s *pushStore) CreateNAR(name string) (push.Writer, error) {
+	w, err := s.c.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return pushWriter{Writer: w, s: s, name: name}, nil
+}
 
-func (s pushStore) OpenNAR(name string) (push.NARFile, error) {
+// pushWriter tells the store when a removed NAR file is there again.
+type pushWriter struct {
+	*disk.Writer
+	s    *pushStore
+	name string
+}
+
+func (w pushWriter) Commit() error {
+	if err := w.Writer.Commit(); err != nil {
+		return err
+	}
+	w.s.mu.Lock()
+	delete(w.s.removed, w.name)
+	w.s.mu.Unlock()
+	return nil
+}
+
+func (s *pushStore) OpenNAR(name string) (push.NARFile, error) {
 	n, err := s.c.OpenNAR(context.Background(), name, nil)
 	if err != nil {
 		return nil, err
@@ -40,7 +79,7 @@ func (s pushStore) OpenNAR(name string) (push.NARFile, error) {
 	return pushNARFile{File: n.File(), nar: n}, nil
 }
 
-func (s pushStore) HasNAR(name string) bool {
+func (s *pushStore) HasNAR(name string) bool {
 	n, err := s.c.OpenNAR(context.Background(), name, nil)
 	if err != nil {
 		return false
@@ -49,11 +88,22 @@ func (s pushStore) HasNAR(name string) bool {
 	return true
 }
 
-func (s pushStore) PutNarInfo(ni *narinfo.NarInfo, narName string) error {
+// PutNarInfo stores ni once its NAR file is there (it may have expired
+// since it was measured), recording when.
+func (s *pushStore) PutNarInfo(ni *narinfo.NarInfo, narName string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.HasNAR(narName) {
+		return fmt.Errorf("NAR %s: %w", narName, fs.ErrNotExist)
+	}
+	// The age first: one without its narinfo only expires nothing.
+	if err := s.ages.put(ni.HashPart(), narName, time.Now()); err != nil {
+		return err
+	}
 	return s.c.PutNarInfo(cache.NarInfoEntry{NarInfo: ni, Key: narName, Upstream: pushUpstream})
 }
 
-func (s pushStore) NarInfo(hashPart string) (*push.Stored, error) {
+func (s *pushStore) NarInfo(hashPart string) (*push.Stored, error) {
 	e, err := s.c.NarInfo(hashPart)
 	if err != nil {
 		return nil, err
@@ -61,10 +111,36 @@ func (s pushStore) NarInfo(hashPart string) (*push.Stored, error) {
 	return &push.Stored{NarInfo: e.NarInfo, Raw: e.Raw, NARName: e.Key}, nil
 }
 
-func (s pushStore) Size() int64 {
+func (s *pushStore) Size() int64 {
 	n, _ := s.c.Size()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, size := range s.removed {
+		n -= size
+	}
 	return n
 }
+
+// forgetAges drops the ages of deleted paths, so that they never expire.
+func forgetAges(dir string, hashParts []string) error {
+	ages, err := openPushAges(dir, 500*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	paths := make([]agedPath, len(hashParts))
+	for i, hp := range hashParts {
+		paths[i] = agedPath{hashPart: hp, at: anyAge}
+	}
+	_, err = ages.remove(paths)
+	if cerr := ages.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// narFilePath is where the cache keeps a NAR file (nar/<first 2 chars>/<name>):
+// it has no call to remove one.
+func narFilePath(dir, name string) string { return filepath.Join(dir, "nar", name[:2], name) }
 
 type pushNARFile struct {
 	*os.File
@@ -102,10 +178,13 @@ func deletePushed(dir string, hashParts []string) ([]string, error) {
 	if err := c.Close(); err != nil {
 		return nil, err
 	}
+	if err := forgetAges(dir, hashParts); err != nil {
+		return names, err
+	}
 	// The cache has no call to remove one file: remove it where the cache
 	// keeps it (nar/<first 2 chars>/<name>); the next open forgets it.
 	for _, name := range names {
-		err := os.Remove(filepath.Join(dir, "nar", name[:2], name))
+		err := os.Remove(narFilePath(dir, name))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return names, err
 		}
