@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 )
@@ -95,17 +94,12 @@ func (e *expiry) finish(paths []agedPath) (int, error) {
 	}
 	removed := 0
 	for _, nar := range unnamed {
-		path := narFilePath(s.c.Dir(), nar)
-		info, err := os.Stat(path)
+		err := s.c.DeleteFile(nar)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		} else if err != nil {
 			return removed, err
 		}
-		if err := os.Remove(path); err != nil {
-			return removed, err
-		}
-		s.removed[nar] = info.Size()
 		removed++
 	}
 	return removed, nil

@@ -32,43 +32,19 @@ type pushStore struct {
 	// mu orders storing a narinfo (its NAR file must be there) against
 	// removing a NAR file no narinfo names.
 	mu sync.Mutex
-	// removed are the sizes of NAR files removed behind the cache's back
-	// since it was opened: the cache counts them until its next open.
-	removed map[string]int64
 }
 
 var _ push.Store = (*pushStore)(nil)
 
 func newPushStore(c *disk.Cache, ages *pushAges) *pushStore {
-	return &pushStore{c: c, ages: ages, removed: make(map[string]int64)}
+	return &pushStore{c: c, ages: ages}
 }
 
 // pushUpstream is the Upstream field of a pushed narinfo in the index.
 const pushUpstream = "push"
 
 func (s *pushStore) CreateNAR(name string) (push.Writer, error) {
-	w, err := s.c.Create(name)
-	if err != nil {
-		return nil, err
-	}
-	return pushWriter{Writer: w, s: s, name: name}, nil
-}
-
-// pushWriter tells the store when a removed NAR file is there again.
-type pushWriter struct {
-	*disk.Writer
-	s    *pushStore
-	name string
-}
-
-func (w pushWriter) Commit() error {
-	if err := w.Writer.Commit(); err != nil {
-		return err
-	}
-	w.s.mu.Lock()
-	delete(w.s.removed, w.name)
-	w.s.mu.Unlock()
-	return nil
+	return s.c.Create(name)
 }
 
 func (s *pushStore) OpenNAR(name string) (push.NARFile, error) {
@@ -113,11 +89,6 @@ func (s *pushStore) NarInfo(hashPart string) (*push.Stored, error) {
 
 func (s *pushStore) Size() int64 {
 	n, _ := s.c.Size()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, size := range s.removed {
-		n -= size
-	}
 	return n
 }
 
@@ -137,10 +108,6 @@ func forgetAges(dir string, hashParts []string) error {
 	}
 	return err
 }
-
-// narFilePath is where the cache keeps a NAR file (nar/<first 2 chars>/<name>):
-// it has no call to remove one.
-func narFilePath(dir, name string) string { return filepath.Join(dir, "nar", name[:2], name) }
 
 type pushNARFile struct {
 	*os.File
@@ -175,23 +142,17 @@ func deletePushed(dir string, hashParts []string) ([]string, error) {
 		}
 		names = append(names, e.Key)
 	}
+	for _, name := range names {
+		if err := c.DeleteFile(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.Close()
+			return names, err
+		}
+	}
 	if err := c.Close(); err != nil {
-		return nil, err
+		return names, err
 	}
 	if err := forgetAges(dir, hashParts); err != nil {
 		return names, err
 	}
-	// The cache has no call to remove one file: remove it where the cache
-	// keeps it (nar/<first 2 chars>/<name>); the next open forgets it.
-	for _, name := range names {
-		err := os.Remove(narFilePath(dir, name))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return names, err
-		}
-	}
-	c, err = disk.Open(disk.Options{Dir: dir, LockTimeout: 500 * time.Millisecond})
-	if err != nil {
-		return names, err
-	}
-	return names, c.Close()
+	return names, nil
 }
