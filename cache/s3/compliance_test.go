@@ -1,0 +1,32 @@
+package s3
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/cachetest"
+)
+
+func TestCompliance(t *testing.T) {
+	g := startGateway(t)
+	var mu sync.Mutex
+	buckets := map[string]Options{} // the suite's folder → its bucket
+	start := time.Now()
+	cachetest.Run(t, func(t *testing.T, dir string) cache.Store {
+		mu.Lock()
+		opts, ok := buckets[dir]
+		if !ok {
+			opts = g.newBucket(t)
+			buckets[dir] = opts
+		}
+		mu.Unlock()
+		s, err := Open(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+	t.Logf("compliance suite against versitygw: %v", time.Since(start))
+}
