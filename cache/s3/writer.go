@@ -93,7 +93,7 @@ func (w *writer) sendPart() error {
 		id, err := w.s.core.NewMultipartUpload(ctx, w.s.opts.Bucket, w.object,
 			minio.PutObjectOptions{ContentType: narContentType})
 		if err != nil {
-			return storageErr("start upload of nar "+w.key, err)
+			return uploadErr("start upload of nar "+w.key, err)
 		}
 		w.uploadID = id
 	}
@@ -130,7 +130,7 @@ func (w *writer) waitPart() error {
 	r := <-w.inflight
 	w.inflight, w.spare = nil, r.buf
 	if r.err != nil {
-		return storageErr(fmt.Sprintf("upload part %d of nar %s", r.part.PartNumber, w.key), r.err)
+		return uploadErr(fmt.Sprintf("upload part %d of nar %s", r.part.PartNumber, w.key), r.err)
 	}
 	w.parts = append(w.parts, r.part)
 	return nil
@@ -166,7 +166,7 @@ func (w *writer) finish() error {
 		_, err := w.s.core.PutObject(ctx, w.s.opts.Bucket, w.object, bytes.NewReader(w.buf), int64(len(w.buf)),
 			"", "", minio.PutObjectOptions{ContentType: narContentType})
 		if err != nil {
-			return storageErr("put nar "+w.key, err)
+			return uploadErr("put nar "+w.key, err)
 		}
 		return nil
 	}
@@ -181,7 +181,7 @@ func (w *writer) finish() error {
 	_, err := w.s.core.CompleteMultipartUpload(ctx, w.s.opts.Bucket, w.object, w.uploadID, w.parts,
 		minio.PutObjectOptions{ContentType: narContentType})
 	if err != nil {
-		return storageErr("complete upload of nar "+w.key, err)
+		return uploadErr("complete upload of nar "+w.key, err)
 	}
 	w.uploadID = "" // complete: nothing to abort
 	return nil
@@ -218,4 +218,10 @@ func (w *writer) abort() {
 		w.s.opts.Logger.Warn("abort nar upload", "key", w.key, "upload", w.uploadID, "err", err)
 	}
 	w.uploadID = ""
+}
+
+// uploadErr wraps a failed request of an upload: always cache.ErrStorage,
+// also when the server no longer knows the upload (NoSuchUpload).
+func uploadErr(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, cache.ErrStorage, err)
 }
