@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -29,4 +30,20 @@ func TestCompliance(t *testing.T) {
 		return s
 	})
 	t.Logf("compliance suite against versitygw: %v", time.Since(start))
+}
+
+func TestClosedStoreFails(t *testing.T) {
+	s := openStore(t, startGateway(t).newBucket(t))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, errCreate := s.CreateFile(testKey)
+	_, errOpen := s.OpenFile(testKey)
+	errWalk := s.WalkFiles(func(string, int64) error { return nil })
+	errNeg := s.PutNegative("0123456789abcdfghijklmnpqrsvwxyz")
+	for _, err := range []error{errCreate, errOpen, errWalk, errNeg} {
+		if !errors.Is(err, cache.ErrStorage) {
+			t.Errorf("after Close: %v, want an error wrapping cache.ErrStorage", err)
+		}
+	}
 }

@@ -42,14 +42,18 @@ func (s *Store) OpenFile(key string) (cache.NARReader, error) {
 	if !validKey(key) {
 		return nil, notExist("open nar", key)
 	}
-	ctx, cancel, err := s.requestContext()
-	if err != nil {
+	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	// The body may be read for long: only Close ends this request.
-	cancel()
-	ctx, cancel = context.WithCancel(s.ctx)
+	// The body may be read for long: requestTimeout bounds only the wait
+	// for the response's headers; then the reader's Close ends the request.
+	ctx, cancel := context.WithCancel(s.ctx)
+	headerTimer := time.AfterFunc(requestTimeout, cancel)
 	body, info, _, err := s.core.GetObject(ctx, s.opts.Bucket, objectOfKey(key), minio.GetObjectOptions{})
+	if !headerTimer.Stop() && err == nil {
+		body.Close()
+		err = context.DeadlineExceeded
+	}
 	if err != nil {
 		cancel()
 		return nil, storageErr("open nar "+key, err)
@@ -149,11 +153,8 @@ func (s *Store) narInfosNaming(key string) []string {
 
 // WalkFiles lists the objects under nar/, one LIST per 1000 files.
 func (s *Store) WalkFiles(fn func(key string, size int64) error) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return errClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()

@@ -210,14 +210,21 @@ func (s *Store) Close() error {
 // errClosed is the error of every call after Close.
 var errClosed = fmt.Errorf("%w: store is closed", cache.ErrStorage)
 
+// checkOpen returns errClosed after Close.
+func (s *Store) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	return nil
+}
+
 // requestContext is the context of one request: cancelled by Close, and
 // after requestTimeout.
 func (s *Store) requestContext() (context.Context, context.CancelFunc, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return nil, nil, errClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
 	return ctx, cancel, nil

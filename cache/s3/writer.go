@@ -25,11 +25,8 @@ func (s *Store) CreateFile(key string) (cache.FileWriter, error) {
 	if !validKey(key) {
 		return nil, fmt.Errorf("create nar %q: invalid key", key)
 	}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return nil, errClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	return &writer{s: s, key: key, object: objectOfKey(key), ctx: ctx, cancel: cancel,
