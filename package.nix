@@ -26,7 +26,7 @@ buildGoModule {
   };
 
   # NAR hash of `go mod vendor`; kept current by .ci/check-vendor-hash (--fix).
-  vendorHash = "sha256-GZAOJaSYlaVBvgLSq46yNlIMOljJrTuIttTiEkLsj4E=";
+  vendorHash = "sha256-7054Zu0cwrhbK8kB3/x/GleYTqZOofrUCjWBrmZzEpg=";
 
   subPackages = [ "cmd/private-nix-cache" ];
 
