@@ -188,6 +188,8 @@ let
   // optionalSetting "push-max-size" cfg.push.maxSize
   // optionalSetting "push-max-age" cfg.push.maxAge
   // optionalSetting "max-upload-size" cfg.maxUploadSize
+  // optionalSetting "min-free" cfg.minFree
+  // optionalSetting "scrub-interval" cfg.scrubInterval
   // optionalAttrs (tlsCfg.enable && static) {
     # Read in place, so that a renewal is picked up without a restart.
     tls-cert-file = certFile;
@@ -237,6 +239,8 @@ let
   # unit; others (a larger disk, say) by tmpfiles, then opened for writing.
   cacheDir = cfg.settings.cache-dir;
   stateDir = cfg.settings.state-dir;
+  # gc and verify reach the running server there; "" or unset: state-dir/admin.sock.
+  adminSocket = if (cfg.settings.admin-socket or "") == "" then null else cfg.settings.admin-socket;
   isManaged = base: dir: lib.hasPrefix "${base}/" dir;
   acmeUnits = optional (tlsCfg.enable && acmeHost != null) "acme-${acmeHost}.service";
   ownDirs = optional (!isManaged "/var/cache" cacheDir) cacheDir ++ optional (!isManaged "/var/lib" stateDir) stateDir;
@@ -434,6 +438,29 @@ in
       default = null;
       example = "50GiB";
       description = "Size limit of the on-disk cache of upstream NARs (least recently used go first); null for no limit.";
+    };
+
+    minFree = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "20GiB";
+      description = ''
+        Free space kept on the file system of `cacheDir`, evicting least
+        recently used NARs: a size or a percentage (`"5%"`). null keeps the
+        binary's default, 5%; `"0"` keeps none.
+      '';
+    };
+
+    scrubInterval = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "72h";
+      description = ''
+        One pass re-hashing every cached NAR is spread over this long
+        (`settings.scrub-rate` caps its bytes per second, 20MB by default);
+        bad NARs are removed and fetched again when asked. null keeps the
+        binary's default, a week (`"168h"`); `"0"` turns the scrub off.
+      '';
     };
 
     cacheDir = mkOption {
@@ -664,6 +691,12 @@ in
           {
             assertion = acmeHost != null -> (tlsCfg.certFile == null && tlsCfg.keyFile == null);
             message = "services.private-nix-cache: tls.useACMEHost and tls.certFile/tls.keyFile exclude each other; set one.";
+          }
+          {
+            # Only the unit's own state directory keeps it root's and the
+            # service user's (mode 0600 in a 0700 directory).
+            assertion = adminSocket == null || lib.hasPrefix "${stateDir}/" adminSocket;
+            message = "services.private-nix-cache.settings.admin-socket = \"${toString adminSocket}\" must be inside the state directory ${stateDir}, which the unit owns.";
           }
           {
             assertion = cfg.private -> cfg.tokenFiles != [ ];

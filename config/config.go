@@ -123,6 +123,8 @@ type Config struct {
 	TLSCertFile        string   `toml:"tls-cert-file"`
 	TLSKeyFile         string   `toml:"tls-key-file"`
 	HTTPRedirectListen string   `toml:"http-redirect-listen"`
+
+	Ops
 }
 
 // Default returns the settings used when neither file nor flag says
@@ -144,6 +146,7 @@ func Default() Config {
 		StateDir:          filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "private-nix-cache"),
 		ACMECA:            LetsEncrypt,
 		RFC2136KeyAlg:     "hmac-sha256",
+		Ops:               defaultOps(),
 
 		UpstreamLookupTimeout:    Duration(5 * time.Second),
 		UpstreamNARHeaderTimeout: Duration(10 * time.Second),
@@ -236,6 +239,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateMirror(); err != nil {
+		return err
+	}
+	if err := c.validateOps(); err != nil {
 		return err
 	}
 	if c.HTTPRedirectListen != "" {

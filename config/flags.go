@@ -78,6 +78,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NetrcFile, "netrc-file", c.NetrcFile, "netrc `FILE` with upstream credentials")
 	fs.Var(&c.UpstreamLookupTimeout, "upstream-lookup-timeout", "how long one upstream narinfo request may take")
 	fs.Var(&c.UpstreamNARHeaderTimeout, "upstream-nar-header-timeout", "how long an upstream may take to start answering a NAR request")
+	c.opsFlags(fs)
 
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` for ACME certificates and account")
 	fs.Var(&list{dst: &c.TLSDomains}, "tls-domain", "host `NAME` to get a certificate for (repeatable)")

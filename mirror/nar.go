@@ -184,7 +184,7 @@ func (m *Mirror) usable(cached *cache.NarInfoEntry, hashPart string) bool {
 func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPart string) *disk.FillSpec {
 	ni := e.NarInfo
 	url := e.UpstreamURL
-	return &disk.FillSpec{
+	return m.withFillLog(ni.StorePath, e.Key, &disk.FillSpec{
 		Compression: ni.Compression,
 		FileHash:    ni.FileHash,
 		FileSize:    ni.FileSize,
@@ -211,7 +211,7 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPar
 				m.setStale(hashPart, true)
 			}
 		},
-	}
+	})
 }
 
 // upstreamLacks reports failures that make an upstream unfit for a path: it

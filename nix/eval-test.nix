@@ -731,6 +731,28 @@ let
       ).success
     ))
 
+    # --- upkeep: free-space floor, scrub, the admin socket in the state dir ---
+    (
+      let
+        c = broken {
+          services.private-nix-cache.minFree = "20GiB";
+          services.private-nix-cache.scrubInterval = "72h";
+        };
+      in
+      expect "minFree and scrubInterval render" (pick [ "min-free" "scrub-interval" ] c.services.private-nix-cache.settings) {
+        min-free = "20GiB";
+        scrub-interval = "72h";
+      }
+    )
+    (expectAssertions "admin socket in the state directory"
+      (broken { services.private-nix-cache.settings.admin-socket = "/var/lib/private-nix-cache/ctl.sock"; })
+      [ ]
+    )
+    (expectAssertions "admin socket outside the state directory"
+      (broken { services.private-nix-cache.settings.admin-socket = "/tmp/admin.sock"; })
+      [ "must be inside the state directory" ]
+    )
+
     # --- broken configurations ---
     (expectAssertions "tls without hostName"
       (broken {

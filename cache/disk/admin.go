@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -19,22 +20,22 @@ import (
 func openOffline(dir string, maxSize int64) (*Cache, error) {
 	c, err := Open(Options{Dir: dir, MaxSize: maxSize, LockTimeout: 500 * time.Millisecond})
 	if errors.Is(err, ErrLocked) {
-		return nil, fmt.Errorf("index is locked by a running server (stop it first): %w", err)
+		return nil, fmt.Errorf("index is locked by a running server (stop it first, or reach it through its admin socket): %w", err)
 	}
 	return c, err
 }
 
 // GCResult says what GC did.
 type GCResult struct {
-	Removed int   // files evicted
-	Freed   int64 // bytes evicted
-	Size    int64 // bytes left
-	Files   int   // files left
+	Removed int   `json:"removed"` // files evicted
+	Freed   int64 `json:"freed"`   // bytes evicted
+	Size    int64 `json:"size"`    // bytes left
+	Files   int   `json:"files"`   // files left
 }
 
 // GC evicts least recently used NAR files, with the narinfos that name
 // them, from the cache in dir until it holds at most maxSize bytes. It
-// fails when a server holds the index.
+// fails when a server holds the index (its admin socket does it then).
 func GC(dir string, maxSize int64) (GCResult, error) {
 	if maxSize < 0 {
 		return GCResult{}, fmt.Errorf("gc: negative size %d", maxSize)
@@ -43,103 +44,166 @@ func GC(dir string, maxSize int64) (GCResult, error) {
 	if err != nil {
 		return GCResult{}, err
 	}
+	r := c.GCTo(maxSize)
+	return r, c.Close()
+}
+
+// GCTo evicts least recently used NAR files, with the narinfos that name
+// them, until the cache holds at most maxSize bytes; it works on an open
+// cache, while it serves.
+func (c *Cache) GCTo(maxSize int64) GCResult {
 	var r GCResult
 	r.Removed, r.Freed = c.evictTo(maxSize)
 	r.Size, r.Files = c.Size()
-	return r, c.Close()
+	return r
 }
 
 // VerifyReport says what Verify found.
 type VerifyReport struct {
-	Checked      int      // files checked
-	Bytes        int64    // bytes read
-	Bad          []string // keys of files that did not match, now removed with their narinfos
-	Unverifiable []string // keys with nothing to check them against, kept
+	Checked      int      `json:"checked"`      // files checked
+	Bytes        int64    `json:"bytes"`        // bytes read
+	Bad          []string `json:"bad"`          // keys of files that did not match, now removed with their narinfos
+	Unverifiable []string `json:"unverifiable"` // keys with nothing to check them against, kept
 }
 
 // Verify re-hashes every stored NAR file against its narinfo (FileHash
 // and FileSize when known, and NarHash and NarSize after decompressing
 // when the compression can be decoded here) and removes the bad ones, with
-// the narinfos that name them. It fails when a server holds the index.
+// the narinfos that name them. It fails when a server holds the index
+// (its admin socket does it then).
 func Verify(dir string) (VerifyReport, error) {
-	var rep VerifyReport
 	c, err := openOffline(dir, 0)
 	if err != nil {
-		return rep, err
+		return VerifyReport{}, err
 	}
 	defer c.Close()
+	return c.VerifyAll()
+}
 
-	specs := make(map[string]*FillSpec) // by key, from the narinfos
-	err = c.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketNarInfo).ForEach(func(k, v []byte) error {
-			var r narInfoRecord
-			if json.Unmarshal(v, &r) != nil {
-				return nil
-			}
-			ni, err := narinfo.ParseBytes(r.NarInfo)
-			if err != nil {
-				return nil
-			}
-			specs[r.Key] = &FillSpec{Compression: ni.Compression, FileHash: ni.FileHash,
-				FileSize: ni.FileSize, NarHash: ni.NarHash, NarSize: ni.NarSize}
-			return nil
-		})
-	})
-	if err != nil {
-		return rep, fmt.Errorf("verify: read index: %w", err)
-	}
-	c.mu.Lock()
-	keys := make([]string, 0, len(c.files))
-	for k := range c.files {
-		keys = append(keys, k)
-	}
-	c.mu.Unlock()
-
-	var bad []string
-	for _, key := range keys {
-		spec := specs[key]
+// VerifyAll is Verify on an open cache, while it serves: files evicted
+// meanwhile are skipped, and a bad one is removed only if it is still the
+// file that was read.
+func (c *Cache) VerifyAll() (VerifyReport, error) {
+	var rep VerifyReport
+	for _, f := range c.fileSnapshot() {
+		spec := c.storedSpec(f.key)
 		if spec == nil {
-			if _, h, comp, ok := narinfo.ParseNarFileKey(key); ok {
-				spec = &FillSpec{Compression: comp, NarHash: h}
-			}
-		}
-		if spec == nil || (spec.FileHash == nil && !narinfo.CanDecode(spec.Compression)) {
-			rep.Unverifiable = append(rep.Unverifiable, key)
+			rep.Unverifiable = append(rep.Unverifiable, f.key)
 			continue
 		}
-		n, err := verifyFile(c.narPath(key), spec)
+		n, err := c.checkStored(f.key, spec, nil)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // evicted since the snapshot
+		}
 		rep.Checked++
 		rep.Bytes += n
 		if errors.Is(err, cache.ErrVerify) {
-			c.log.Warn("stored nar is corrupt", "key", key, "err", err)
-			bad = append(bad, key)
+			rep.Bad = append(rep.Bad, f.key)
 		} else if err != nil {
-			return rep, fmt.Errorf("verify %s: %w", key, err)
+			return rep, fmt.Errorf("verify %s: %w", f.key, err)
 		}
 	}
-	for _, key := range bad {
-		c.mu.Lock()
-		if e := c.files[key]; e != nil {
-			os.Remove(c.narPath(key))
-			c.total -= e.size
-			delete(c.files, key)
-		}
-		c.mu.Unlock()
-	}
-	if err := c.forgetNarFiles(bad); err != nil {
-		return rep, fmt.Errorf("verify: drop bad entries: %w", err)
-	}
-	rep.Bad = bad
 	return rep, nil
 }
 
-// verifyFile checks one stored file and returns the bytes read.
-func verifyFile(path string, spec *FillSpec) (int64, error) {
-	f, err := os.Open(path)
+type fileRef struct {
+	key  string
+	size int64
+}
+
+// fileSnapshot lists the committed files.
+func (c *Cache) fileSnapshot() []fileRef {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	files := make([]fileRef, 0, len(c.files))
+	for k, e := range c.files {
+		files = append(files, fileRef{k, e.size})
+	}
+	return files
+}
+
+// storedSpec is what a stored file is checked against: the narinfo that
+// names it (pending or in the index), else the NarHash its name carries;
+// nil when nothing can check it. It records no access.
+func (c *Cache) storedSpec(key string) *FillSpec {
+	hashPart, narHash, comp, ok := narinfo.ParseNarFileKey(key)
+	var spec *FillSpec
+	if ok {
+		spec = &FillSpec{Compression: comp, NarHash: narHash}
+		if ni := c.storedNarInfo(hashPart); ni != nil && ni.Key == key {
+			n := ni.NarInfo
+			spec = &FillSpec{Compression: n.Compression, FileHash: n.FileHash,
+				FileSize: n.FileSize, NarHash: n.NarHash, NarSize: n.NarSize}
+		}
+	}
+	if spec == nil || (spec.FileHash == nil && !narinfo.CanDecode(spec.Compression)) {
+		return nil
+	}
+	return spec
+}
+
+// storedNarInfo reads a narinfo without touching it; nil when none.
+func (c *Cache) storedNarInfo(hashPart string) *cache.NarInfoEntry {
+	if m, pending := c.pending.lookupMeta(hashPart); pending && (m.narInfo != nil || m.delNarInfo) {
+		return m.narInfo
+	}
+	var rec narInfoRecord
+	found := false
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketNarInfo).Get([]byte(hashPart))
+		found = v != nil && json.Unmarshal(v, &rec) == nil
+		return nil
+	})
+	if !found {
+		return nil
+	}
+	ni, err := narinfo.ParseBytes(rec.NarInfo)
+	if err != nil {
+		return nil
+	}
+	return &cache.NarInfoEntry{NarInfo: ni, Key: rec.Key}
+}
+
+// checkStored re-hashes the stored file key against spec, reading it
+// through wrap when set (the scrub's pacing), and removes it with the
+// narinfos that name it when it does not match (cache.ErrVerify), if the
+// file in place is still the one read. It returns the bytes read.
+func (c *Cache) checkStored(key string, spec *FillSpec, wrap func(io.Reader) io.Reader) (int64, error) {
+	f, err := os.Open(c.narPath(key))
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	var r io.ReadSeeker = f
+	if wrap != nil {
+		r = &wrappedSeeker{Reader: wrap(f), f: f}
+	}
+	n, err := verifyFile(f, r, spec)
+	if !errors.Is(err, cache.ErrVerify) {
+		return n, err
+	}
+	c.log.Warn("stored nar is corrupt; removed", "key", key, "err", err)
+	if info, serr := os.Stat(c.narPath(key)); serr == nil {
+		if opened, oerr := f.Stat(); oerr == nil && os.SameFile(info, opened) {
+			if derr := c.DeleteFile(key); derr != nil && !errors.Is(derr, fs.ErrNotExist) {
+				return n, fmt.Errorf("remove corrupt nar %s: %w", key, derr)
+			}
+		}
+	}
+	return n, err
+}
+
+// wrappedSeeker reads through a wrapper and seeks the file under it.
+type wrappedSeeker struct {
+	io.Reader
+	f *os.File
+}
+
+func (w *wrappedSeeker) Seek(off int64, whence int) (int64, error) { return w.f.Seek(off, whence) }
+
+// verifyFile checks one stored file, read from r (f, or a wrapper of it),
+// and returns the bytes read.
+func verifyFile(f *os.File, r io.ReadSeeker, spec *FillSpec) (int64, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return 0, err
@@ -152,18 +216,18 @@ func verifyFile(path string, spec *FillSpec) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if _, err := io.Copy(h, f); err != nil {
+		if _, err := io.Copy(h, r); err != nil {
 			return 0, err
 		}
 		if err := checkDigest("FileHash", spec.FileHash, h.Sum(nil)); err != nil {
 			return info.Size(), err
 		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return 0, err
 		}
 	}
 	if narinfo.CanDecode(spec.Compression) && spec.NarHash != nil {
-		if err := verifyNar(spec, f); err != nil {
+		if err := verifyNar(spec, r); err != nil {
 			return info.Size(), err
 		}
 	}

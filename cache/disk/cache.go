@@ -62,6 +62,18 @@ type Options struct {
 	// 20,000 typical narinfos: HotNarInfos is the bound for those, this one
 	// for unusually large ones.
 	HotNarInfoBytes int64
+
+	// ScrubInterval is how long one pass re-hashing every stored NAR file
+	// is spread over (scrub.go); bad files are removed. Zero means no scrub.
+	ScrubInterval time.Duration
+	// ScrubRate caps the bytes per second the scrub reads. Zero means
+	// 20 MB/s.
+	ScrubRate int64
+	// MinFreeBytes, or else MinFreePercent of the file system, is the free
+	// space kept on the cache's file system by evicting least recently
+	// used files (minfree.go). Zero (both) keeps none.
+	MinFreeBytes   int64
+	MinFreePercent float64
 }
 
 func (o *Options) setDefaults() {
@@ -95,6 +107,9 @@ func (o *Options) setDefaults() {
 	if o.HotNarInfoBytes == 0 {
 		o.HotNarInfoBytes = 64 << 20
 	}
+	if o.ScrubRate == 0 {
+		o.ScrubRate = 20_000_000
+	}
 }
 
 // ErrLocked is returned by Open when another process holds the index.
@@ -127,6 +142,8 @@ type Cache struct {
 	closed     bool
 
 	sweep narInfoSweep
+	scrub *scrubber  // nil without ScrubInterval
+	floor *freeFloor // nil without a free-space floor
 
 	disk diskState
 }
@@ -180,12 +197,14 @@ func Open(opts Options) (*Cache, error) {
 		return nil, err
 	}
 	c.m = newMetrics(opts.Registerer)
+	c.initUpkeep()
 	c.evict()
 	c.updateGauges()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.diskLoop()
 	c.wg.Add(1)
 	go c.flushLoop()
+	c.startUpkeep()
 	return c, nil
 }
 
@@ -208,6 +227,7 @@ func (c *Cache) Close() error {
 		err = cerr
 	}
 	c.m.unregister()
+	c.stopUpkeep()
 	return err
 }
 

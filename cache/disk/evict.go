@@ -15,6 +15,7 @@ import (
 // commit in between and lose its new file; readers holding a file open
 // keep reading it (unlink while open).
 func (c *Cache) evict() (removed int, freed int64) {
+	c.keepFreeSpace()
 	if c.opts.MaxSize <= 0 {
 		return 0, 0
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,32 +18,34 @@ import (
 
 // cacheDirFlags parses the flags of gc and verify: the cache dir comes from
 // --cache-dir, or from the server's --config file.
-func cacheDirFlags(name, args string, argv []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config.Config, error) {
+// A running server is reached through its admin socket (adminSockets).
+func cacheDirFlags(name, args string, argv []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config.Config, []string, error) {
 	fs := newFlagSet(name, args, stderr)
 	c := config.Default()
-	var file string
-	fs.StringVar(&file, "config", "", "the server's TOML `FILE`, for its cache-dir")
+	var file, sock string
+	fs.StringVar(&file, "config", "", "the server's TOML `FILE`, for its cache-dir and admin-socket")
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "`DIR` of the NAR cache")
+	fs.StringVar(&sock, "admin-socket", "", "the running server's admin socket `PATH`; default: the link in the cache dir, or the config's")
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(argv); err != nil {
-		return nil, usageErr(err)
+		return nil, nil, usageErr(err)
 	}
 	if file != "" {
 		dir, set := c.CacheDir, false
 		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "cache-dir" })
 		if err := c.DecodeFile(file); err != nil {
-			return nil, usageError{err}
+			return nil, nil, usageError{err}
 		}
 		if set {
 			c.CacheDir = dir
 		}
 	}
 	if err := requireCache(c.CacheDir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &c, nil
+	return &c, adminSockets(&c, sock), nil
 }
 
 // requireCache refuses a directory that holds no cache index: opening one
@@ -65,7 +68,7 @@ const cacheIndexFile = "index.db"
 // gc evicts least recently used NARs down to a size, now.
 func gc(args []string, stdout, stderr io.Writer) error {
 	var size string
-	c, err := cacheDirFlags("gc", "--max-size SIZE [--cache-dir DIR | --config FILE]", args, stderr, func(fs *flag.FlagSet) {
+	c, socks, err := cacheDirFlags("gc", "--max-size SIZE [--cache-dir DIR | --config FILE]", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&size, "max-size", "", "evict down to this `SIZE` (e.g. 50GiB; 0 empties the cache)")
 	})
 	if err != nil {
@@ -82,7 +85,14 @@ func gc(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	res, err := disk.GC(c.CacheDir, limit)
+	var res disk.GCResult
+	remote, err := viaAdmin(socks, func(ctx context.Context, sock string) (err error) {
+		res, err = disk.AdminGC(ctx, sock, limit)
+		return err
+	})
+	if !remote {
+		res, err = disk.GC(c.CacheDir, limit)
+	}
 	if err != nil {
 		return err
 	}
@@ -92,11 +102,18 @@ func gc(args []string, stdout, stderr io.Writer) error {
 
 // verify re-hashes every cached NAR; bad ones are deleted and make it exit 1.
 func verify(args []string, stdout, stderr io.Writer) error {
-	c, err := cacheDirFlags("verify", "[--cache-dir DIR | --config FILE]", args, stderr, nil)
+	c, socks, err := cacheDirFlags("verify", "[--cache-dir DIR | --config FILE]", args, stderr, nil)
 	if err != nil {
 		return err
 	}
-	rep, err := disk.Verify(c.CacheDir)
+	var rep disk.VerifyReport
+	remote, err := viaAdmin(socks, func(ctx context.Context, sock string) (err error) {
+		rep, err = disk.AdminVerify(ctx, sock)
+		return err
+	})
+	if !remote {
+		rep, err = disk.Verify(c.CacheDir)
+	}
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 type builtMirror struct {
 	mirror    server.Mirror
 	upstreams *upstream.Set // probed once the server listens
+	cache     *disk.Cache   // reached by gc and verify through the admin socket
 	close     func() error
 }
 
@@ -50,13 +51,17 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	c, err := disk.Open(disk.Options{
+	opts := disk.Options{
 		Dir:         cfg.CacheDir,
 		MaxSize:     maxSize,
 		NegativeTTL: time.Duration(cfg.NegativeTTL),
 		Logger:      log,
 		Registerer:  reg,
-	})
+	}
+	if err := upkeepOptions(cfg, &opts); err != nil {
+		return nil, err
+	}
+	c, err := disk.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("--cache-dir: %w", err)
 	}
@@ -81,7 +86,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		m.Close()
 		return c.Close()
 	}
-	return &builtMirror{mirror: m, upstreams: set, close: closeAll}, nil
+	return &builtMirror{mirror: m, upstreams: set, cache: c, close: closeAll}, nil
 }
 
 // checkCredentialFiles refuses token and netrc files that others can read,

@@ -122,6 +122,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		a.closers = append(a.closers, m.close)
 		opts.Mirror = m.mirror
 		a.upstreams = m.upstreams
+		if err := a.startAdmin(m.cache); err != nil {
+			a.close()
+			return nil, err
+		}
 	}
 	if err := a.wirePush(&opts, keys); err != nil {
 		a.close()
