@@ -59,7 +59,8 @@ type Mirror struct {
 	log    *slog.Logger
 	m      *metrics
 
-	lookups *flight.Group[string, *cache.NarInfoEntry] // by hash part
+	lookups      *flight.Group[string, *cache.NarInfoEntry] // by hash part
+	realisations *realisations
 
 	staleMu sync.Mutex
 	stale   map[string]bool // hash parts whose upstream failed their NAR
@@ -77,13 +78,14 @@ func New(cfg Config) (*Mirror, error) {
 		cfg.LookupTimeout = 20 * time.Second
 	}
 	m := &Mirror{
-		cache:   cfg.Cache,
-		ups:     cfg.Upstreams,
-		byName:  make(map[string]*upstream.Upstream),
-		log:     cfg.Logger,
-		m:       newMetrics(cfg.Registerer),
-		lookups: flight.New[string, *cache.NarInfoEntry](cfg.LookupTimeout),
-		stale:   make(map[string]bool),
+		cache:        cfg.Cache,
+		ups:          cfg.Upstreams,
+		byName:       make(map[string]*upstream.Upstream),
+		log:          cfg.Logger,
+		m:            newMetrics(cfg.Registerer),
+		lookups:      flight.New[string, *cache.NarInfoEntry](cfg.LookupTimeout),
+		realisations: newRealisations(cfg.LookupTimeout),
+		stale:        make(map[string]bool),
 	}
 	if cfg.Resign {
 		m.keys = cfg.Keys
@@ -100,6 +102,7 @@ func New(cfg Config) (*Mirror, error) {
 // the upstreams; downloads in progress belong to the Cache.
 func (m *Mirror) Close() error {
 	m.lookups.Close()
+	m.realisations.fetches.Close()
 	m.m.unregister()
 	return nil
 }

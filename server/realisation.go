@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"path"
 	"strings"
@@ -35,19 +37,24 @@ type realisationJSON struct {
 	Signatures []string `json:"signatures"`
 }
 
+// realisationMirror is a Mirror that serves realisations of upstreams.
+type realisationMirror interface {
+	// Realisation returns the .doi file to serve, verified and signed.
+	Realisation(ctx context.Context, id string) ([]byte, error)
+}
+
 // serveRealisation answers /realisations/<sha256:HEX!out>.doi, which Nix asks
 // before building a content-addressed derivation: which path it built to.
+// The local store answers first, then the mirror.
 func (s *Server) serveRealisation(w http.ResponseWriter, r *http.Request) error {
 	id, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".doi")
-	rs, hasRealisations := s.opts.Local.(realisationStore)
-	if !ok || !hasRealisations {
+	if !ok {
 		return errNotFound
 	}
-	real, err := rs.Realisation(r.Context(), id)
-	if err != nil {
-		return err
+	body, err := s.localRealisation(r.Context(), id)
+	if rm, hasRealisations := s.opts.Mirror.(realisationMirror); hasRealisations && errors.Is(err, fs.ErrNotExist) {
+		body, err = rm.Realisation(r.Context(), id)
 	}
-	body, err := realisationBody(real, s.opts.Keys)
 	if err != nil {
 		return err
 	}
@@ -60,6 +67,19 @@ func (s *Server) serveRealisation(w http.ResponseWriter, r *http.Request) error 
 	}
 	_, err = w.Write(body)
 	return ignoreClientGone(err)
+}
+
+// localRealisation is the .doi file of the local store's realisation id.
+func (s *Server) localRealisation(ctx context.Context, id string) ([]byte, error) {
+	rs, hasRealisations := s.opts.Local.(realisationStore)
+	if !hasRealisations {
+		return nil, errNotFound
+	}
+	real, err := rs.Realisation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return realisationBody(real, s.opts.Keys)
 }
 
 // realisationBody is the .doi file of real, signed with keys.

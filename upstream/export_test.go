@@ -5,3 +5,6 @@ const (
 	MaxNarInfoSize         = maxNarInfoSize
 	MaxUnsignedNarInfoSize = maxUnsignedNarInfoSize
 )
+
+// MaxRealisationSize is the bound the external tests exceed.
+const MaxRealisationSize = maxRealisationSize
