@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // OpenLog opens the build log of a derivation, given as its basename
@@ -17,7 +19,7 @@ import (
 // flat layout drvs/<basename>, each plain or with .bz2. The error wraps
 // fs.ErrNotExist when there is no log or the name is malformed.
 func (s *Store) OpenLog(drvBasename string) (io.ReadCloser, error) {
-	if !strings.HasSuffix(drvBasename, ".drv") || !validBaseName(drvBasename) {
+	if !strings.HasSuffix(drvBasename, ".drv") || !narinfo.ValidBaseName(drvBasename) {
 		return nil, invalid("derivation name", drvBasename)
 	}
 	dir := filepath.Join(s.root+"/", "nix/var/log/nix/drvs")

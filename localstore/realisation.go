@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // Realisation says which store path an output of a content-addressed
@@ -38,7 +40,7 @@ WHERE r.drvPath = ? AND r.outputName = ? ORDER BY r.id LIMIT 1`
 // when its out path's files are gone, or when id is malformed; and
 // ErrMalformed when its rows are unusable.
 func (s *Store) Realisation(ctx context.Context, id string) (*Realisation, error) {
-	drvHash, output, ok := splitRealisationID(id)
+	drvHash, output, ok := narinfo.SplitRealisationID(id)
 	if !ok {
 		return nil, invalid("realisation id", id)
 	}
@@ -72,27 +74,10 @@ func (s *Store) Realisation(ctx context.Context, id string) (*Realisation, error
 	}
 	for i := 0; i < len(fields); i += 2 {
 		depID, depPath := fields[i], fields[i+1]
-		if _, _, ok := splitRealisationID(depID); !ok || checkStorePath(depPath) != nil {
+		if _, _, ok := narinfo.SplitRealisationID(depID); !ok || checkStorePath(depPath) != nil {
 			return nil, fmt.Errorf("realisation %s: %w: dependent realisation %q → %q", id, ErrMalformed, depID, depPath)
 		}
 		r.Dependents[depID] = depPath
 	}
 	return r, nil
-}
-
-// splitRealisationID splits "sha256:<64 lower-case hex>!<output>" into its
-// hash (with the "sha256:" prefix, as the database stores it) and output
-// name. Nix writes ids only in this form.
-func splitRealisationID(id string) (drvHash, output string, ok bool) {
-	drvHash, output, ok = strings.Cut(id, "!")
-	hex, isSHA256 := strings.CutPrefix(drvHash, "sha256:")
-	if !ok || !isSHA256 || len(hex) != 64 || !validName(output) {
-		return "", "", false
-	}
-	for i := 0; i < len(hex); i++ {
-		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return "", "", false
-		}
-	}
-	return drvHash, output, true
 }

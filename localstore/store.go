@@ -14,6 +14,8 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // Store reads one Nix store. It is safe for concurrent use.
@@ -79,7 +81,7 @@ var ErrMalformed = errors.New("malformed nix database row")
 // fs.ErrNotExist when there is none, or when its files have been deleted,
 // and ErrMalformed when its row is unusable.
 func (s *Store) PathInfo(ctx context.Context, hashPart string) (*PathInfo, error) {
-	if !validHashPart(hashPart) {
+	if !narinfo.ValidHashPart(hashPart) {
 		return nil, invalid("hash part", hashPart)
 	}
 	prefix := storeDir + "/" + hashPart

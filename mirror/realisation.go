@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/internal/flight"
-	"github.com/private-nix-cache/private-nix-cache/upstream"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // maxRealisationBytes bounds the realisations kept in memory: ~10,000 of
@@ -79,7 +79,7 @@ func (c *realisations) put(id string, body []byte) {
 // fs.ErrNotExist-wrapped; misses are not remembered. The bytes are
 // shared: do not modify them.
 func (m *Mirror) Realisation(ctx context.Context, id string) ([]byte, error) {
-	if !upstream.ValidRealisationID(id) {
+	if !narinfo.ValidRealisationID(id) {
 		return nil, fmt.Errorf("realisation %q: %w", id, fs.ErrNotExist)
 	}
 	if body, ok := m.realisations.get(id); ok {

@@ -159,7 +159,7 @@ func (n *NarInfo) setDeriver(s string) error {
 	if s == "" || s == "unknown-deriver" {
 		return nil
 	}
-	if !validBaseName(s) {
+	if !ValidBaseName(s) {
 		return fmt.Errorf("invalid store path basename %q", s)
 	}
 	n.Deriver = s
@@ -187,7 +187,7 @@ func parseReferences(v []byte) ([]string, error) {
 		return nil, nil
 	}
 	for _, r := range fields {
-		if !validBaseName(r) {
+		if !ValidBaseName(r) {
 			return nil, fmt.Errorf("invalid store path basename %q", r)
 		}
 	}

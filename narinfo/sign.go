@@ -34,7 +34,7 @@ func (n *NarInfo) Fingerprint() (string, error) {
 	refs := make([]string, 0, len(n.References))
 	size := 0
 	for _, r := range n.References {
-		if !validBaseName(r) {
+		if !ValidBaseName(r) {
 			return "", fmt.Errorf("narinfo: fingerprint: invalid reference %q", r)
 		}
 		refs = append(refs, r)

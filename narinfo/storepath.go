@@ -19,21 +19,24 @@ func splitStorePath(p string) (dir, base string, ok bool) {
 	if dir[0] != '/' || dir == "/" || path.Clean(dir) != dir {
 		return "", "", false
 	}
-	return dir, base, validBaseName(base)
+	return dir, base, ValidBaseName(base)
 }
 
-// validBaseName reports whether s is <32-char hash>-<name> with a name Nix
+// ValidBaseName reports whether s is a store path basename, <32-char hash>-<name> with a name Nix
 // accepts.
-func validBaseName(s string) bool {
-	if len(s) < 34 || s[32] != '-' || !ValidHashPart(s[:32]) {
+func ValidBaseName(s string) bool {
+	return len(s) > 33 && s[32] == '-' && ValidHashPart(s[:32]) && ValidName(s[33:])
+}
+
+// ValidName reports whether s is a store path or output name Nix accepts:
+// its characters, at most 211 of them, not starting with a dot (so never
+// "." or "..", and never holding a "/").
+func ValidName(s string) bool {
+	if s == "" || len(s) > maxNameLen || s[0] == '.' {
 		return false
 	}
-	name := s[33:]
-	if len(name) > maxNameLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if !nameChar(name[i]) {
+	for i := 0; i < len(s); i++ {
+		if !nameChar(s[i]) {
 			return false
 		}
 	}

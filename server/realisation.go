@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -14,27 +12,13 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
 	"github.com/private-nix-cache/private-nix-cache/localstore"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // realisationStore is a LocalStore that also knows the realisations of
 // content-addressed derivations.
 type realisationStore interface {
 	Realisation(ctx context.Context, id string) (*localstore.Realisation, error)
-}
-
-// realisationFingerprint is a realisation as Nix serialises it without
-// its signatures, which is what they sign: fields in this (alphabetical)
-// order, store paths as basenames.
-type realisationFingerprint struct {
-	DependentRealisations map[string]string `json:"dependentRealisations"`
-	ID                    string            `json:"id"`
-	OutPath               string            `json:"outPath"`
-}
-
-// realisationJSON is the .doi file: the same, then the signatures.
-type realisationJSON struct {
-	realisationFingerprint
-	Signatures []string `json:"signatures"`
 }
 
 // realisationMirror is a Mirror that serves realisations of upstreams.
@@ -84,44 +68,17 @@ func (s *Server) localRealisation(ctx context.Context, id string) ([]byte, error
 
 // realisationBody is the .doi file of real, signed with keys.
 func realisationBody(real *localstore.Realisation, keys []signature.SecretKey) ([]byte, error) {
-	fp := realisationFingerprint{
-		DependentRealisations: make(map[string]string, len(real.Dependents)),
+	r := &narinfo.Realisation{
 		ID:                    real.ID,
 		OutPath:               path.Base(real.OutPath),
+		DependentRealisations: make(map[string]string, len(real.Dependents)),
+		Signatures:            append([]string{}, real.Signatures...),
 	}
 	for id, p := range real.Dependents {
-		fp.DependentRealisations[id] = path.Base(p)
+		r.DependentRealisations[id] = path.Base(p)
 	}
-	// Ids and store path names hold no character that Go's encoding and
-	// Nix's would escape differently, so these are the bytes Nix signs.
-	fingerprint, err := json.Marshal(fp)
-	if err != nil {
-		return nil, fmt.Errorf("encode realisation %s: %w", real.ID, err)
+	if err := r.Sign(keys...); err != nil {
+		return nil, err
 	}
-	// Nix always writes the list, empty or not.
-	doc := realisationJSON{realisationFingerprint: fp, Signatures: append([]string{}, real.Signatures...)}
-	for _, k := range keys {
-		sig, err := k.Sign(nil, string(fingerprint))
-		if err != nil {
-			return nil, fmt.Errorf("sign realisation %s: %w", real.ID, err)
-		}
-		doc.Signatures = replaceSignature(doc.Signatures, sig.Name, sig.String())
-	}
-	body, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("encode realisation %s: %w", real.ID, err)
-	}
-	return body, nil
-}
-
-// replaceSignature puts sig in place of the signatures by the key named
-// name, or appends it.
-func replaceSignature(sigs []string, name, sig string) []string {
-	out := sigs[:0]
-	for _, s := range sigs {
-		if !strings.HasPrefix(s, name+":") {
-			out = append(out, s)
-		}
-	}
-	return append(out, sig)
+	return r.Bytes()
 }

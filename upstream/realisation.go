@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 const (
@@ -18,15 +20,18 @@ const (
 	maxRealisationSize = 64 << 10
 )
 
+// errInvalidRealisationID is returned for ids Nix never asks.
+var errInvalidRealisationID = errors.New("invalid realisation id")
+
 // FoundRealisation is a verified realisation and the upstream that served it.
 type FoundRealisation struct {
-	Realisation *Realisation
+	Realisation *narinfo.Realisation
 	Upstream    *Upstream
 }
 
 type realisationResult struct {
 	verdict verdict
-	r       *Realisation
+	r       *narinfo.Realisation
 	err     error
 }
 
@@ -47,7 +52,7 @@ type realisationAnswer struct {
 // transiently (5xx, timeout, a body too large or unparsable) or is backing
 // off, and none had it.
 func (s *Set) Realisation(ctx context.Context, id string) (*FoundRealisation, error) {
-	if !ValidRealisationID(id) {
+	if !narinfo.ValidRealisationID(id) {
 		return nil, fmt.Errorf("realisation %q: %w: %w", id, errInvalidRealisationID, fs.ErrNotExist)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -186,7 +191,7 @@ func (u *Upstream) doRealisation(ctx context.Context, id string) (*realisationRe
 	} else if err != nil {
 		return transient(fmt.Errorf("read realisation: %w", err)), healthDown
 	}
-	r, err := ParseRealisation(id, body)
+	r, err := narinfo.ParseRealisation(id, body)
 	if err != nil {
 		// Transient, as for narinfos: a cut body says nothing about the id.
 		return transient(fmt.Errorf("%w (%d bytes)", err, len(body))), healthUp

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
@@ -27,7 +28,7 @@ const (
 )
 
 func TestRealisationSignedByNixVerifies(t *testing.T) {
-	r, err := upstream.ParseRealisation(dependentID, []byte(nixDoc))
+	r, err := narinfo.ParseRealisation(dependentID, []byte(nixDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestParseRealisationRefusesBadFields(t *testing.T) {
 		"bad dependent":  strings.Replace(nixDoc, `":"`+baseOut, `":"../`+baseOut, 1),
 		"escaped output": strings.Replace(nixDoc, `"outPath":"`+depOut, `"outPath":"`+depOut+`\u003c`, 1),
 	} {
-		if _, err := upstream.ParseRealisation(dependentID, []byte(body)); err == nil {
+		if _, err := narinfo.ParseRealisation(dependentID, []byte(body)); err == nil {
 			t.Errorf("%s: parsed %s", name, body)
 		}
 	}

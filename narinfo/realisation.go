@@ -1,15 +1,13 @@
-package upstream
+package narinfo
 
 import (
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
-	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
 // Realisation says which store path an output of a content-addressed
@@ -52,11 +50,11 @@ func ParseRealisation(id string, body []byte) (*Realisation, error) {
 		return nil, fmt.Errorf("realisation %s: names id %q", id, doc.ID)
 	case !ValidRealisationID(doc.ID):
 		return nil, fmt.Errorf("realisation %q: invalid id", id)
-	case !validStoreBaseName(doc.OutPath):
+	case !ValidBaseName(doc.OutPath):
 		return nil, fmt.Errorf("realisation %s: invalid out path %q", id, doc.OutPath)
 	}
 	for depID, depPath := range doc.DependentRealisations {
-		if !ValidRealisationID(depID) || !validStoreBaseName(depPath) {
+		if !ValidRealisationID(depID) || !ValidBaseName(depPath) {
 			return nil, fmt.Errorf("realisation %s: invalid dependent realisation %q → %q", id, depID, depPath)
 		}
 	}
@@ -141,40 +139,25 @@ func (r *Realisation) Bytes() ([]byte, error) {
 	return b, nil
 }
 
-// errInvalidRealisationID is returned for ids Nix never asks.
-var errInvalidRealisationID = errors.New("invalid realisation id")
-
 // ValidRealisationID reports whether id is "sha256:<64 lower-case
 // hex>!<output name>", the only form Nix writes.
 func ValidRealisationID(id string) bool {
-	drvHash, output, ok := strings.Cut(id, "!")
+	_, _, ok := SplitRealisationID(id)
+	return ok
+}
+
+// SplitRealisationID splits a valid realisation id into the derivation's
+// hash ("sha256:<hex>", as the Nix database stores it) and the output name.
+func SplitRealisationID(id string) (drvHash, output string, ok bool) {
+	drvHash, output, ok = strings.Cut(id, "!")
 	hex, isSHA256 := strings.CutPrefix(drvHash, "sha256:")
-	if !ok || !isSHA256 || len(hex) != 64 || !validName(output) {
-		return false
+	if !ok || !isSHA256 || len(hex) != 64 || !ValidName(output) {
+		return "", "", false
 	}
 	for i := 0; i < len(hex); i++ {
 		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
+			return "", "", false
 		}
 	}
-	return true
-}
-
-// validStoreBaseName reports whether s is <hash part>-<name>.
-func validStoreBaseName(s string) bool {
-	return len(s) > 33 && s[32] == '-' && narinfo.ValidHashPart(s[:32]) && validName(s[33:])
-}
-
-// validName reports whether s is a store path or output name Nix accepts.
-func validName(s string) bool {
-	if s == "" || len(s) > 211 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("+-._?=", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return drvHash, output, true
 }
