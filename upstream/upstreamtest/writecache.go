@@ -65,7 +65,7 @@ func writeCache(dir string, key signature.SecretKey, files map[string][]byte, co
 }
 
 func writeEntry(dir string, key signature.SecretKey, name string, content []byte, compression, ext string) (string, error) {
-	if !validName(name) {
+	if !narinfo.ValidName(name) {
 		return "", fmt.Errorf("invalid store path name %q", name)
 	}
 	nar := RegularFileNAR(content, false)
@@ -172,19 +172,3 @@ func compressHash(h []byte, size int) []byte {
 	return out
 }
 
-// validName follows Nix's rules for store path names.
-func validName(name string) bool {
-	if name == "" || len(name) > 211 || name[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '+' || c == '-' || c == '.' || c == '_' || c == '?' || c == '=':
-		default:
-			return false
-		}
-	}
-	return true
-}
