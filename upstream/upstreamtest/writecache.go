@@ -171,4 +171,3 @@ func compressHash(h []byte, size int) []byte {
 	}
 	return out
 }
-
