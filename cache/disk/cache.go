@@ -62,6 +62,10 @@ type Options struct {
 	// 20,000 typical narinfos: HotNarInfos is the bound for those, this one
 	// for unusually large ones.
 	HotNarInfoBytes int64
+	// SupersededGrace is how long a NAR file replaced by a re-encoded copy
+	// (FillSpec.Reencode) is kept unread before it is removed, for clients
+	// that still hold a narinfo naming it. Zero means 1 hour.
+	SupersededGrace time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -95,6 +99,9 @@ func (o *Options) setDefaults() {
 	if o.HotNarInfoBytes == 0 {
 		o.HotNarInfoBytes = 64 << 20
 	}
+	if o.SupersededGrace == 0 {
+		o.SupersededGrace = time.Hour
+	}
 }
 
 // ErrLocked is returned by Open when another process holds the index.
@@ -124,6 +131,7 @@ type Cache struct {
 	memBytes   int64                 // buffers of downloads into memory
 	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
 	touchedNI  map[string]int64      // hash part → last access not yet in the index
+	superseded map[string]int64      // key → when a re-encoded copy replaced it (reencode.go)
 	closed     bool
 
 	sweep narInfoSweep
@@ -156,6 +164,7 @@ func Open(opts Options) (*Cache, error) {
 		checks:     newCheckSlots(),
 		touchedNar: make(map[string]int64),
 		touchedNI:  make(map[string]int64),
+		superseded: make(map[string]int64),
 	}
 	for _, d := range []string{opts.Dir, c.narDir, c.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -239,6 +248,7 @@ func (c *Cache) flushLoop() {
 			if _, err := c.sweepNarInfos(time.Now(), sweepChunk); err != nil {
 				c.log.Warn("sweep inactive narinfos", "err", err)
 			}
+			c.dropSuperseded(time.Now())
 		}
 	}
 }

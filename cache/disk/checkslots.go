@@ -59,11 +59,12 @@ func (s *checkSlots) acquireReady(ctx context.Context) (release func(), err erro
 // fill, once it holds its slot.
 var testHookNarCheck func()
 
-// checkNar runs the NarHash check of f on r, a reader of its bytes,
+// checkNar runs the NarHash check of f on r, a reader of its bytes (the
+// decoded NAR also going to sink, when not nil),
 // within the slots: beside the download when a stream slot is free (a
 // download into memory never takes one: it is short, and its bytes are
 // held anyway), else once the download ended.
-func (f *fill) checkNar(ctx context.Context, r io.Reader) error {
+func (f *fill) checkNar(ctx context.Context, r io.Reader, sink io.Writer) error {
 	slots := f.c.checks
 	release, ok := func() {}, false
 	if !f.inMemory {
@@ -82,7 +83,7 @@ func (f *fill) checkNar(ctx context.Context, r io.Reader) error {
 	if testHookNarCheck != nil {
 		testHookNarCheck()
 	}
-	return verifyNar(f.spec, r)
+	return verifyNarTo(f.spec, r, sink)
 }
 
 // waitEOF waits until the upstream body ended, the download failed, or
