@@ -73,9 +73,10 @@ func (m *Mirror) fill(ctx context.Context, name, hashPart string, head bool) (ca
 			}
 			return nil, fmt.Errorf("nar %s: %w", name, err)
 		}
-		if e.Key != name {
+		if e.Key != name && e.UpstreamKey != name {
 			// The narinfo now names another file (another NarHash, or an
-			// upstream with another compression): this URL is dead.
+			// upstream with another compression): this URL is dead. The
+			// upstream's file of a re-encoded NAR is still served.
 			return nil, fmt.Errorf("nar %s: narinfo now points to %s: %w", name, e.Key, fs.ErrNotExist)
 		}
 		src := m.byName[e.Upstream]
@@ -93,9 +94,12 @@ func (m *Mirror) fill(ctx context.Context, name, hashPart string, head bool) (ca
 			}
 		}
 		if head {
+			if name != e.Key {
+				return headNAR{}, nil
+			}
 			return headNAR{size: e.NarInfo.KnownFileSize()}, nil
 		}
-		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, hashPart))
+		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, hashPart, name))
 		if err != nil {
 			return nil, fmt.Errorf("nar %s: %w", name, err)
 		}
@@ -181,10 +185,10 @@ func (m *Mirror) usable(cached *cache.NarInfoEntry, hashPart string) bool {
 	return src != nil && m.ups != nil && !m.ups.Excluded(src, hashPart)
 }
 
-func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPart string) *disk.FillSpec {
+func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPart, name string) *disk.FillSpec {
 	ni := e.NarInfo
 	url := e.UpstreamURL
-	return &disk.FillSpec{
+	spec := &disk.FillSpec{
 		Compression: ni.Compression,
 		FileHash:    ni.FileHash,
 		FileSize:    ni.FileSize,
@@ -212,6 +216,8 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPar
 			}
 		},
 	}
+	m.setReencode(spec, e, name)
+	return spec
 }
 
 // upstreamLacks reports failures that make an upstream unfit for a path: it
