@@ -42,6 +42,7 @@ func (m *Mirror) OpenNAR(ctx context.Context, name string, head bool) (cache.NAR
 	}
 	n, err := m.cache.OpenNAR(ctx, name, nil)
 	if err == nil {
+		m.reencodeHit(name, hashPart)
 		return m.served(ctx, name, n), nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -94,10 +95,7 @@ func (m *Mirror) fill(ctx context.Context, name, hashPart string, head bool) (ca
 			}
 		}
 		if head {
-			if name != e.Key {
-				return headNAR{}, nil
-			}
-			return headNAR{size: e.NarInfo.KnownFileSize()}, nil
+			return headOf(e, name), nil
 		}
 		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, hashPart, name))
 		if err != nil {
@@ -154,6 +152,15 @@ func (h headNAR) Size() int64 {
 		return -1
 	}
 	return int64(h.size)
+}
+
+// headOf answers a HEAD of the file name of e: the upstream's file of a
+// re-encoded NAR has a size the narinfo no longer tells.
+func headOf(e *cache.NarInfoEntry, name string) headNAR {
+	if name != e.Key {
+		return headNAR{}
+	}
+	return headNAR{size: e.NarInfo.KnownFileSize()}
 }
 
 // entry returns the narinfo entry for a NAR request: the cached one unless

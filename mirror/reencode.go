@@ -58,3 +58,23 @@ func (m *Mirror) reencoded(e *cache.NarInfoEntry, key string, fileHash *nixhash.
 		m.log.Warn("store re-encoded narinfo", "hash", hashPart, "err", err)
 	}
 }
+
+// reencodeHit starts the copy of a stored file that its narinfo still
+// names: stored before re-encoding was on, or before a crash between the
+// two commits.
+func (m *Mirror) reencodeHit(name, hashPart string) {
+	if m.recompress == "" {
+		return
+	}
+	e, err := m.cache.NarInfo(hashPart)
+	if err != nil || e.Key != name || e.UpstreamKey != "" {
+		return
+	}
+	ni := e.NarInfo
+	spec := &disk.FillSpec{Compression: ni.Compression, FileHash: ni.FileHash, FileSize: ni.FileSize,
+		NarHash: ni.NarHash, NarSize: ni.NarSize}
+	m.setReencode(spec, e, name)
+	if spec.Reencode != nil {
+		m.cache.ReencodeStored(name, spec)
+	}
+}

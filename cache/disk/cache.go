@@ -132,6 +132,7 @@ type Cache struct {
 	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
 	touchedNI  map[string]int64      // hash part → last access not yet in the index
 	superseded map[string]int64      // key → when a re-encoded copy replaced it (reencode.go)
+	reencoding map[string]bool       // copies of stored files being made (ReencodeStored)
 	closed     bool
 
 	sweep narInfoSweep
@@ -165,6 +166,7 @@ func Open(opts Options) (*Cache, error) {
 		touchedNar: make(map[string]int64),
 		touchedNI:  make(map[string]int64),
 		superseded: make(map[string]int64),
+		reencoding: make(map[string]bool),
 	}
 	for _, d := range []string{opts.Dir, c.narDir, c.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -25,8 +25,8 @@ type Reencode struct {
 	// Level is the zstd level (1, the fastest, to 22); 0 means 1.
 	Level int
 	// Done, when set, is called once the new file is committed, with its
-	// FileHash and FileSize; when a file of Key was already stored, with
-	// a nil FileHash and its size.
+	// FileHash and FileSize; when a file of Key was already stored, once
+	// that file verified.
 	Done func(fileHash *nixhash.Hash, fileSize uint64)
 }
 
@@ -39,7 +39,8 @@ type reencoder struct {
 	c      *Cache
 	orig   string
 	re     *Reencode
-	exists int64 // size of the file of re.Key already stored; -1: none
+	spec   *FillSpec // of orig
+	exists int64     // size of the file of re.Key already stored; -1: none
 	w      *Writer
 	enc    *zstd.Encoder // nil for "none"
 	sum    hash.Hash     // of the bytes written to w
@@ -48,19 +49,22 @@ type reencoder struct {
 
 // newReencoder starts the new file of f's Reencode; nil when there is
 // none or its file cannot be created (the fill goes on regardless).
-func (f *fill) newReencoder() *reencoder {
-	re := f.spec.Reencode
-	if re == nil || re.Key == f.key || !validKey(re.Key) {
+func (f *fill) newReencoder() *reencoder { return f.c.newReencoder(f.key, f.spec) }
+
+// newReencoder starts spec.Reencode, a copy of the file orig.
+func (c *Cache) newReencoder(orig string, spec *FillSpec) *reencoder {
+	re := spec.Reencode
+	if re == nil || re.Key == orig || !validKey(re.Key) {
 		return nil
 	}
-	r := &reencoder{c: f.c, orig: f.key, re: re, exists: -1}
-	if size, ok := f.c.storedSize(re.Key); ok {
+	r := &reencoder{c: c, orig: orig, re: re, spec: spec, exists: -1}
+	if size, ok := c.storedSize(re.Key); ok {
 		r.exists = size
 		return r
 	}
-	w, err := f.c.Create(re.Key)
+	w, err := c.Create(re.Key)
 	if err != nil {
-		f.c.log.Warn("re-encode: create file", "key", re.Key, "err", err)
+		c.log.Warn("re-encode: create file", "key", re.Key, "err", err)
 		return nil
 	}
 	r.w, r.sum = w, sha256.New()
@@ -126,10 +130,7 @@ func (r *reencoder) finish(checkErr error) {
 	}
 	if r.w == nil { // already stored
 		if checkErr == nil {
-			r.c.supersede(r.orig)
-			if r.re.Done != nil {
-				r.re.Done(nil, uint64(r.exists))
-			}
+			r.c.adoptCopy(r.orig, r.spec)
 		}
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
+	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -131,7 +132,7 @@ func TestSupersededFileRemoved(t *testing.T) {
 		if err := done.wait(t); err != nil {
 			t.Fatal(err)
 		}
-		if r := l.wait(t); (round == 1) != (r.fileHash == nil) {
+		if r := l.wait(t); r.fileHash == nil || r.fileSize == 0 {
 			t.Fatalf("round %d: Done(%v, %d)", round, r.fileHash, r.fileSize)
 		}
 		c.dropSuperseded(time.Now())
@@ -169,5 +170,42 @@ func TestReencodeWriteErrorDropsOnlyTheCopy(t *testing.T) {
 	case <-l.ch:
 		t.Fatal("Done called for a dropped file")
 	default:
+	}
+}
+
+// A file stored before re-encoding was asked for is re-encoded from disk;
+// verify checks the copy against the narinfo naming it, and finds it bad
+// once corrupted.
+func TestReencodeStoredThenVerify(t *testing.T) {
+	dir := t.TempDir()
+	c := openTest(t, Options{Dir: dir})
+	b := makeBlob(t, 1<<20+100, "xz", true)
+	commitBytes(t, c, b.key, b.file)
+	spec := b.spec
+	key, l := withReencode(t, b, &spec, "zstd")
+	c.ReencodeStored(b.key, &spec)
+	r := l.wait(t)
+	ni := testNarInfo(t, b, "p")
+	ni.URL, ni.Compression, ni.FileHash, ni.FileSize = "nar/mirror/"+key, "zstd", r.fileHash, r.fileSize
+	if err := c.PutNarInfo(cache.NarInfoEntry{NarInfo: ni, Key: key, UpstreamKey: b.key}); err != nil {
+		t.Fatal(err)
+	}
+	path := c.narPath(key)
+	c.Close()
+	rep, err := Verify(dir)
+	if err != nil || rep.Checked != 2 || len(rep.Bad) != 0 {
+		t.Fatalf("Verify = %+v, %v", rep, err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file[len(file)/2] ^= 1
+	if err := os.WriteFile(path, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Verify(dir)
+	if err != nil || len(rep.Bad) != 1 || rep.Bad[0] != key {
+		t.Fatalf("Verify of a corrupt copy = %+v, %v", rep, err)
 	}
 }
