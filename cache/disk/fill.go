@@ -222,12 +222,11 @@ func (f *fill) startCheck(ctx context.Context, size int64) (*fileCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	re := f.newReencoder()
 	f.c.wg.Add(1)
 	go func() {
 		defer f.c.wg.Done()
 		defer r.Close()
-		err := f.checkNar(ctx, r, re.sink())
+		re, err := f.checkNar(ctx, r)
 		check.nar.ch <- err // readers go on: the new file is the cache's alone
 		re.finish(err)
 	}()
