@@ -743,6 +743,9 @@ in
         wantedBy = [ "multi-user.target" ];
         # The cache on another disk: start only once it is mounted.
         unitConfig.RequiresMountsFor = [ cacheDir ];
+        # xz (liblzma) checks the upstream's xz NARs three times as fast as
+        # the server's built-in decoder.
+        path = [ pkgs.xz ];
 
         serviceConfig = {
           # READY=1 once it listens; WATCHDOG=1 while it runs.

@@ -35,6 +35,10 @@ type NarInfoEntry struct {
 	Upstream string
 	// UpstreamURL is the NAR URL at that upstream.
 	UpstreamURL string
+	// UpstreamKey is the key of the upstream's file (the one at
+	// UpstreamURL) when Key names a re-encoded copy of it, which narinfos
+	// handed out before still name; "" when Key is the upstream's file.
+	UpstreamKey string
 }
 
 // Store holds verified NAR files by key, and narinfos and negative

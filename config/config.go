@@ -101,6 +101,12 @@ type Config struct {
 	Upstreams         []Upstream `toml:"upstream"`
 	TrustedPublicKeys []string   `toml:"trusted-public-key"`
 	NetrcFile         string     `toml:"netrc-file"`
+	// Recompress is how mirrored NARs are served once re-encoded: "zstd",
+	// "none" (the NAR itself, with Range and sendfile), or "off" (as the
+	// upstream compressed them).
+	Recompress string `toml:"recompress"`
+	// RecompressLevel is the zstd level of re-encoded NARs, 1 to 19.
+	RecompressLevel int `toml:"recompress-level"`
 
 	// UpstreamLookupTimeout bounds each narinfo request to an upstream.
 	UpstreamLookupTimeout Duration `toml:"upstream-lookup-timeout"`
@@ -131,16 +137,20 @@ type Config struct {
 // otherwise: the local store on 127.0.0.1:5000, mirroring cache.nixos.org.
 func Default() Config {
 	return Config{
-		Listen:            "127.0.0.1:5000",
-		StoreRoot:         "/",
-		LocalStore:        "auto",
-		LocalCompression:  "zstd",
-		Priority:          30,
-		LogLevel:          "info",
-		CacheDir:          filepath.Join(xdgDir("XDG_CACHE_HOME", ".cache"), "private-nix-cache"),
-		NegativeTTL:       Duration(10 * time.Minute),
-		Resign:            true,
-		PushTrustOwnKeys:  true,
+		Listen:           "127.0.0.1:5000",
+		StoreRoot:        "/",
+		LocalStore:       "auto",
+		LocalCompression: "zstd",
+		Priority:         30,
+		LogLevel:         "info",
+		CacheDir:         filepath.Join(xdgDir("XDG_CACHE_HOME", ".cache"), "private-nix-cache"),
+		NegativeTTL:      Duration(10 * time.Minute),
+		Resign:           true,
+		PushTrustOwnKeys: true,
+		Recompress:       "zstd",
+		// Level 1 keeps pace with the xz check-decode on one core (about 120
+		// MB/s) and writes 6% more bytes than level 3 at 60% of its CPU.
+		RecompressLevel:   1,
 		Upstreams:         []Upstream{{URL: "https://cache.nixos.org"}},
 		TrustedPublicKeys: []string{CacheNixosOrgKey},
 		StateDir:          filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "private-nix-cache"),
@@ -264,6 +274,14 @@ func (c *Config) validateMirror() error {
 		// Beyond the cache's stall timeout the download gives up first,
 		// and the upstream's back-off never learns of the silence.
 		return bad("upstream-nar-header-timeout", "must be a duration like 10s, at most %s", time.Duration(maxNARHeaderTimeout))
+	}
+	switch c.Recompress {
+	case "zstd", "none", "off":
+	default:
+		return bad("recompress", "%q is not zstd, none or off", c.Recompress)
+	}
+	if c.RecompressLevel < 1 || c.RecompressLevel > 19 {
+		return bad("recompress-level", "%d is not a zstd level from 1 to 19", c.RecompressLevel)
 	}
 	if c.CacheDir == "" && len(c.Upstreams) > 0 {
 		return bad("cache-dir", "must be set when mirroring upstreams")

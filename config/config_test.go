@@ -33,7 +33,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:5000" || c.LocalStore != "auto" || c.LocalCompression != "zstd" || c.Priority != 30 || !c.Resign {
+	if c.Listen != "127.0.0.1:5000" || c.LocalStore != "auto" || c.LocalCompression != "zstd" || c.Recompress != "zstd" || c.RecompressLevel != 1 || c.Priority != 30 || !c.Resign {
 		t.Errorf("defaults: %+v", c)
 	}
 	if len(c.Upstreams) != 1 || c.Upstreams[0].URL != "https://cache.nixos.org" {
@@ -108,6 +108,10 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{args: []string{"--local-store", "maybe"}, want: "--local-store"},
 		{args: []string{"--local-compression", "xz"}, want: "--local-compression"},
 		{file: "local-compression = \"gzip\"\n", want: "--local-compression"},
+		{args: []string{"--recompress", "xz"}, want: "--recompress"},
+		{file: "recompress = \"gzip\"\n", want: "--recompress"},
+		{args: []string{"--recompress-level", "0"}, want: "--recompress-level"},
+		{file: "recompress-level = 23\n", want: "--recompress-level"},
 		{args: []string{"--max-size", "lots"}, want: "--max-size"},
 		{args: []string{"--listen", "nowhere"}, want: "--listen"},
 		{args: []string{"--listen", "unix:run/sock"}, want: "absolute path"},

@@ -73,6 +73,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MaxSize, "max-size", c.MaxSize, "evict down to this `SIZE` (e.g. 50GiB); empty: no limit")
 	fs.Var(&c.NegativeTTL, "negative-ttl", "how long an upstream miss is remembered")
 	fs.BoolVar(&c.Resign, "resign", c.Resign, "add our signature to verified upstream narinfos")
+	fs.StringVar(&c.Recompress, "recompress", c.Recompress, "serve mirrored NARs re-encoded: zstd, none (uncompressed) or off (as the upstream has them)")
+	fs.IntVar(&c.RecompressLevel, "recompress-level", c.RecompressLevel, "zstd `LEVEL` of re-encoded NARs (1 to 19)")
 	fs.Var(&upstreamList{dst: &c.Upstreams}, "upstream", "upstream cache `URL` (repeatable, in order; none for no upstream)")
 	fs.Var(&list{dst: &c.TrustedPublicKeys}, "trusted-public-key", "public `KEY` trusted for every upstream (repeatable)")
 	fs.StringVar(&c.NetrcFile, "netrc-file", c.NetrcFile, "netrc `FILE` with upstream credentials")

@@ -61,6 +61,8 @@ type envOptions struct {
 	upstreamDirs []string
 	// narHeaderTimeout is the upstreams' NARHeaderTimeout; default 1s.
 	narHeaderTimeout time.Duration
+	// recompress is Config.Recompress; default off.
+	recompress string
 }
 
 func newEnvFromDir(t testing.TB, dir, publicKey string) *env {
@@ -121,7 +123,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(func() { e.cache.Close() })
 	e.mirror, err = New(Config{
 		Cache: e.cache, Upstreams: set, Keys: []signature.SecretKey{e.ourKey.Secret},
-		Resign: !o.noResign, Logger: testLogger(t),
+		Resign: !o.noResign, Logger: testLogger(t), Recompress: o.recompress,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,12 @@ type Config struct {
 	// LookupTimeout bounds one upstream narinfo lookup, shared by all the
 	// clients asking for that path. 0: 20s.
 	LookupTimeout time.Duration
+	// Recompress is the compression NARs are served in once re-encoded
+	// (reencode.go): "zstd", or "none" for the NAR itself. "" or "off"
+	// serves them as the upstream compressed them.
+	Recompress string
+	// RecompressLevel is the zstd level of re-encoded NARs; 0 means 1.
+	RecompressLevel int
 }
 
 // URLPrefix is where the NARs of mirrored narinfos are served.
@@ -58,6 +64,9 @@ type Mirror struct {
 	keys   []signature.SecretKey
 	log    *slog.Logger
 	m      *metrics
+
+	recompress      string // "" when off
+	recompressLevel int
 
 	lookups      *flight.Group[string, *cache.NarInfoEntry] // by hash part
 	realisations *realisations
@@ -89,6 +98,13 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	if cfg.Resign {
 		m.keys = cfg.Keys
+	}
+	switch cfg.Recompress {
+	case "", "off":
+	case "zstd", "none":
+		m.recompress, m.recompressLevel = cfg.Recompress, cfg.RecompressLevel
+	default:
+		return nil, fmt.Errorf("mirror: cannot recompress to %q", cfg.Recompress)
 	}
 	if m.ups != nil {
 		for _, u := range m.ups.Upstreams() {

@@ -42,6 +42,7 @@ func (m *Mirror) OpenNAR(ctx context.Context, name string, head bool) (cache.NAR
 	}
 	n, err := m.cache.OpenNAR(ctx, name, nil)
 	if err == nil {
+		m.reencodeHit(name, hashPart)
 		return m.served(ctx, name, n), nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -73,9 +74,10 @@ func (m *Mirror) fill(ctx context.Context, name, hashPart string, head bool) (ca
 			}
 			return nil, fmt.Errorf("nar %s: %w", name, err)
 		}
-		if e.Key != name {
+		if e.Key != name && e.UpstreamKey != name {
 			// The narinfo now names another file (another NarHash, or an
-			// upstream with another compression): this URL is dead.
+			// upstream with another compression): this URL is dead. The
+			// upstream's file of a re-encoded NAR is still served.
 			return nil, fmt.Errorf("nar %s: narinfo now points to %s: %w", name, e.Key, fs.ErrNotExist)
 		}
 		src := m.byName[e.Upstream]
@@ -93,9 +95,9 @@ func (m *Mirror) fill(ctx context.Context, name, hashPart string, head bool) (ca
 			}
 		}
 		if head {
-			return headNAR{size: e.NarInfo.KnownFileSize()}, nil
+			return headOf(e, name), nil
 		}
-		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, hashPart))
+		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, hashPart, name))
 		if err != nil {
 			return nil, fmt.Errorf("nar %s: %w", name, err)
 		}
@@ -152,6 +154,15 @@ func (h headNAR) Size() int64 {
 	return int64(h.size)
 }
 
+// headOf answers a HEAD of the file name of e: the upstream's file of a
+// re-encoded NAR has a size the narinfo no longer tells.
+func headOf(e *cache.NarInfoEntry, name string) headNAR {
+	if name != e.Key {
+		return headNAR{}
+	}
+	return headNAR{size: e.NarInfo.KnownFileSize()}
+}
+
 // entry returns the narinfo entry for a NAR request: the cached one unless
 // its upstream failed the NAR, else a fresh lookup. When that lookup fails
 // (upstreams unavailable, a timeout, even a miss), the cached entry is used
@@ -181,10 +192,10 @@ func (m *Mirror) usable(cached *cache.NarInfoEntry, hashPart string) bool {
 	return src != nil && m.ups != nil && !m.ups.Excluded(src, hashPart)
 }
 
-func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPart string) *disk.FillSpec {
+func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPart, name string) *disk.FillSpec {
 	ni := e.NarInfo
 	url := e.UpstreamURL
-	return m.withFillLog(ni.StorePath, e.Key, &disk.FillSpec{
+	spec := &disk.FillSpec{
 		Compression: ni.Compression,
 		FileHash:    ni.FileHash,
 		FileSize:    ni.FileSize,
@@ -211,7 +222,9 @@ func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPar
 				m.setStale(hashPart, true)
 			}
 		},
-	})
+	}
+	m.setReencode(spec, e, name)
+	return m.withFillLog(ni.StorePath, e.Key, spec)
 }
 
 // upstreamLacks reports failures that make an upstream unfit for a path: it

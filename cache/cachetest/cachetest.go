@@ -317,14 +317,14 @@ func testNarInfos(t *testing.T, s *suite) {
 	if err := st.PutNegative(hp); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutNarInfo(cache.NarInfoEntry{NarInfo: a.info, Key: a.key, UpstreamURL: "nar/a"}); err != nil {
+	if err := st.PutNarInfo(cache.NarInfoEntry{NarInfo: a.info, Key: a.key, UpstreamURL: "nar/a", UpstreamKey: "upstream-key.nar.xz"}); err != nil {
 		t.Fatal(err)
 	}
 	if st.Negative(hp) {
 		t.Error("PutNarInfo left the negative entry")
 	}
 	e, err := st.NarInfo(hp)
-	if err != nil || e.Key != a.key || e.UpstreamURL != "nar/a" || !bytes.Equal(e.Raw, a.info.Bytes()) {
+	if err != nil || e.Key != a.key || e.UpstreamURL != "nar/a" || e.UpstreamKey != "upstream-key.nar.xz" || !bytes.Equal(e.Raw, a.info.Bytes()) {
 		t.Fatalf("NarInfo = %+v, %v", e, err)
 	}
 	if err := st.DeleteNarInfo(hp); err != nil {

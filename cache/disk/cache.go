@@ -74,6 +74,10 @@ type Options struct {
 	// used files (minfree.go). Zero (both) keeps none.
 	MinFreeBytes   int64
 	MinFreePercent float64
+	// SupersededGrace is how long a NAR file replaced by a re-encoded copy
+	// (FillSpec.Reencode) is kept unread before it is removed, for clients
+	// that still hold a narinfo naming it. Zero means 1 hour.
+	SupersededGrace time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -110,6 +114,9 @@ func (o *Options) setDefaults() {
 	if o.ScrubRate == 0 {
 		o.ScrubRate = 20_000_000
 	}
+	if o.SupersededGrace == 0 {
+		o.SupersededGrace = time.Hour
+	}
 }
 
 // ErrLocked is returned by Open when another process holds the index.
@@ -139,6 +146,8 @@ type Cache struct {
 	memBytes   int64                 // buffers of downloads into memory
 	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
 	touchedNI  map[string]int64      // hash part → last access not yet in the index
+	superseded map[string]int64      // key → when a re-encoded copy replaced it (reencode.go)
+	reencoding map[string]bool       // copies of stored files being made (ReencodeStored)
 	closed     bool
 
 	sweep narInfoSweep
@@ -173,6 +182,8 @@ func Open(opts Options) (*Cache, error) {
 		checks:     newCheckSlots(),
 		touchedNar: make(map[string]int64),
 		touchedNI:  make(map[string]int64),
+		superseded: make(map[string]int64),
+		reencoding: make(map[string]bool),
 	}
 	for _, d := range []string{opts.Dir, c.narDir, c.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -259,6 +270,7 @@ func (c *Cache) flushLoop() {
 			if _, err := c.sweepNarInfos(time.Now(), sweepChunk); err != nil {
 				c.log.Warn("sweep inactive narinfos", "err", err)
 			}
+			c.dropSuperseded(time.Now())
 		}
 	}
 }

@@ -59,11 +59,13 @@ func (s *checkSlots) acquireReady(ctx context.Context) (release func(), err erro
 // fill, once it holds its slot.
 var testHookNarCheck func()
 
-// checkNar runs the NarHash check of f on r, a reader of its bytes,
+// checkNar runs the NarHash check of f on r, a reader of its bytes (the
+// decoded NAR also going to the new file of its Reencode, started once the
+// slot is held, so that encoders are bounded by the slots too),
 // within the slots: beside the download when a stream slot is free (a
 // download into memory never takes one: it is short, and its bytes are
 // held anyway), else once the download ended.
-func (f *fill) checkNar(ctx context.Context, r io.Reader) error {
+func (f *fill) checkNar(ctx context.Context, r io.Reader) (*reencoder, error) {
 	slots := f.c.checks
 	release, ok := func() {}, false
 	if !f.inMemory {
@@ -71,18 +73,19 @@ func (f *fill) checkNar(ctx context.Context, r io.Reader) error {
 	}
 	if !ok {
 		if err := f.waitEOF(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		var err error
 		if release, err = slots.acquireReady(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	defer release()
 	if testHookNarCheck != nil {
 		testHookNarCheck()
 	}
-	return verifyNar(f.spec, r)
+	re := f.newReencoder()
+	return re, verifyNarTo(f.spec, r, re.sink())
 }
 
 // waitEOF waits until the upstream body ended, the download failed, or

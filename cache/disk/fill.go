@@ -36,6 +36,10 @@ type FillSpec struct {
 	// length of the body from offset, -1 when unknown. A file the upstream
 	// does not have is fs.ErrNotExist.
 	Fetch func(ctx context.Context, offset int64) (body io.ReadCloser, length int64, err error)
+	// Reencode, when set, also makes a file of the NAR in another
+	// compression from the bytes the NarHash check decodes (reencode.go).
+	// Only a download that is stored does.
+	Reencode *Reencode
 	// Upstream names the source in logs ("" when there is none to name).
 	Upstream string
 	// Done, when set, is called once when the download ends: with an
@@ -222,7 +226,9 @@ func (f *fill) startCheck(ctx context.Context, size int64) (*fileCheck, error) {
 	go func() {
 		defer f.c.wg.Done()
 		defer r.Close()
-		check.nar.ch <- f.checkNar(ctx, r)
+		re, err := f.checkNar(ctx, r)
+		check.nar.ch <- err // readers go on: the new file is the cache's alone
+		re.finish(err)
 	}()
 	return check, nil
 }

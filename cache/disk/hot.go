@@ -37,7 +37,7 @@ const hotItemOverhead = 512
 // entrySize estimates the memory an entry holds: its served bytes plus the
 // parsed fields, which are copies of about the same text.
 func entrySize(e *cache.NarInfoEntry) int64 {
-	n := hotItemOverhead + len(e.Raw) + len(e.Key) + len(e.Upstream) + len(e.UpstreamURL)
+	n := hotItemOverhead + len(e.Raw) + len(e.Key) + len(e.Upstream) + len(e.UpstreamURL) + len(e.UpstreamKey)
 	if ni := e.NarInfo; ni != nil {
 		n += len(ni.StorePath) + len(ni.URL) + len(ni.Compression) + len(ni.Deriver) + len(ni.System) + len(ni.CA)
 		for _, r := range ni.References {

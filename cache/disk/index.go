@@ -23,12 +23,13 @@ var (
 )
 
 type narInfoRecord struct {
-	NarInfo     []byte `json:"narinfo"`      // as served
-	Key         string `json:"key"`          // NAR file key
-	FileSize    uint64 `json:"file_size"`    // of the NAR file, 0 when unknown
-	Upstream    string `json:"upstream"`     // name of the upstream it came from
-	UpstreamURL string `json:"upstream_url"` // NAR URL at that upstream
-	Atime       int64  `json:"atime"`        // last access, unix nanos
+	NarInfo     []byte `json:"narinfo"`                // as served
+	Key         string `json:"key"`                    // NAR file key
+	FileSize    uint64 `json:"file_size"`              // of the NAR file, 0 when unknown
+	Upstream    string `json:"upstream"`               // name of the upstream it came from
+	UpstreamURL string `json:"upstream_url"`           // NAR URL at that upstream
+	UpstreamKey string `json:"upstream_key,omitempty"` // key of the upstream's file, when Key is a re-encoded copy
+	Atime       int64  `json:"atime"`                  // last access, unix nanos
 }
 
 // narInfoHead is what the sweeps read of a narInfoRecord: decoding it

@@ -17,6 +17,7 @@ type metrics struct {
 	verifyFailed               prometheus.Counter
 	evicted                    prometheus.Counter
 	passthrough                prometheus.Counter
+	reencoded                  prometheus.Counter
 	sizeBytes                  prometheus.Gauge
 	entries                    prometheus.Gauge
 	fillsInFlight              prometheus.Gauge
@@ -45,6 +46,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		passthrough: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "private_nix_cache_passthrough_total", Help: "NAR downloads streamed without storing (disk full, unverifiable, too big).",
 		}),
+		reencoded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "private_nix_cache_reencoded_total", Help: "NAR files re-encoded from the upstream's compression and stored.",
+		}),
 		sizeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "private_nix_cache_cache_size_bytes", Help: "Bytes of stored NAR files.",
 		}),
@@ -62,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.narInfoHits, m.narInfoMisses = m.hits.WithLabelValues("narinfo"), m.misses.WithLabelValues("narinfo")
 	// A failed (duplicate) registration only loses the export.
 	m.reg = promreg.Register(reg, m.hits, m.misses, m.fetched, m.resumes, m.verifyFailed,
-		m.evicted, m.passthrough, m.sizeBytes, m.entries, m.fillsInFlight)
+		m.evicted, m.passthrough, m.reencoded, m.sizeBytes, m.entries, m.fillsInFlight)
 	return m
 }
 

@@ -59,7 +59,8 @@ func (c *Cache) NarInfo(hashPart string) (*cache.NarInfoEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stored narinfo %s: %w", hashPart, err)
 	}
-	e = &cache.NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream, UpstreamURL: rec.UpstreamURL}
+	e = &cache.NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream,
+		UpstreamURL: rec.UpstreamURL, UpstreamKey: rec.UpstreamKey}
 	if testHookNarInfoRead != nil {
 		testHookNarInfoRead(hashPart)
 	}
@@ -93,7 +94,7 @@ func (c *Cache) PutNarInfo(e cache.NarInfoEntry) error {
 	e.Raw = e.NarInfo.Bytes()
 	v, err := json.Marshal(narInfoRecord{
 		NarInfo: e.Raw, Key: e.Key, FileSize: e.NarInfo.FileSize,
-		Upstream: e.Upstream, UpstreamURL: e.UpstreamURL, Atime: time.Now().UnixNano(),
+		Upstream: e.Upstream, UpstreamURL: e.UpstreamURL, UpstreamKey: e.UpstreamKey, Atime: time.Now().UnixNano(),
 	})
 	if err != nil {
 		return err

@@ -17,23 +17,19 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
-	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
 )
 
-// decoder decompresses r as the narinfo Compression says ("" is bzip2).
+// decoder decompresses r, a file of fileSize bytes (0: unknown), as the
+// narinfo Compression says ("" is bzip2).
 // Every decoder's memory is bounded whatever the input asks for: xz
 // dictionaries and zstd windows are capped, gzip's window is 32 KiB and
 // bzip2's blocks at most 900 kB.
-func decoder(compression string, r io.Reader) (io.ReadCloser, error) {
+func decoder(compression string, r io.Reader, fileSize uint64) (io.ReadCloser, error) {
 	switch compression {
 	case "none":
 		return io.NopCloser(r), nil
 	case "xz":
-		x, err := boundedxz.NewReader(r)
-		if err != nil {
-			return nil, err
-		}
-		return io.NopCloser(x), nil
+		return xzDecoder(r, fileSize)
 	case "zstd":
 		return newPooledZstd(r)
 	case "bzip2", "":
@@ -65,7 +61,11 @@ func checkDigest(what string, want *nixhash.Hash, got []byte) error {
 // which fails as soon as it shows. Only content that does not match is
 // cache.ErrVerify; a failure to read r (a cancelled download, a disk error) is
 // returned as it is.
-func verifyNar(spec *FillSpec, r io.Reader) error {
+func verifyNar(spec *FillSpec, r io.Reader) error { return verifyNarTo(spec, r, nil) }
+
+// verifyNarTo is verifyNar that also writes the decompressed NAR to sink,
+// when not nil, as it is hashed: whatever sink does, it must not fail.
+func verifyNarTo(spec *FillSpec, r io.Reader, sink io.Writer) error {
 	if spec.NarHash == nil {
 		return fmt.Errorf("%w: narinfo has no NarHash", cache.ErrVerify)
 	}
@@ -74,7 +74,7 @@ func verifyNar(spec *FillSpec, r io.Reader) error {
 		return err
 	}
 	src := &sourceReader{r: r}
-	d, err := decoder(spec.Compression, src)
+	d, err := decoder(spec.Compression, src, fileSize(spec))
 	if src.err != nil {
 		return fmt.Errorf("read NAR file: %w", src.err)
 	}
@@ -87,7 +87,11 @@ func verifyNar(spec *FillSpec, r io.Reader) error {
 		// One byte more shows an overlong NAR without decompressing it all.
 		out = io.LimitReader(d, int64(spec.NarSize)+1)
 	}
-	n, err := io.Copy(h, out)
+	var dst io.Writer = h
+	if sink != nil {
+		dst = io.MultiWriter(h, sink)
+	}
+	n, err := io.Copy(dst, out)
 	if src.err != nil {
 		return fmt.Errorf("read NAR file: %w", src.err)
 	}

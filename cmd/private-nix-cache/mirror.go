@@ -72,6 +72,9 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		Resign:     cfg.Resign,
 		Logger:     log,
 		Registerer: reg,
+
+		Recompress:      cfg.Recompress,
+		RecompressLevel: cfg.RecompressLevel,
 	})
 	if err != nil {
 		c.Close()
@@ -81,7 +84,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 	for i, u := range ups {
 		names[i] = u.URL
 	}
-	log.Info("mirroring", "upstreams", names, "cache-dir", cfg.CacheDir, "max-size", cfg.MaxSize, "resign", cfg.Resign && len(keys) > 0)
+	log.Info("mirroring", "upstreams", names, "cache-dir", cfg.CacheDir, "max-size", cfg.MaxSize, "resign", cfg.Resign && len(keys) > 0, "recompress", cfg.Recompress)
 	closeAll := func() error {
 		m.Close()
 		return c.Close()

@@ -205,7 +205,8 @@ func descendants(pid int) []int {
 const clockTicks = 100
 
 // CPUSeconds returns the user plus system CPU time the process and its
-// descendants (nginx workers) have used so far, from /proc/PID/stat.
+// descendants (nginx workers; the mirror's xz decoders, live or exited and
+// waited for) have used so far, from /proc/PID/stat.
 func (p *Proc) CPUSeconds() (float64, error) {
 	var total float64
 	for _, pid := range append([]int{p.PID()}, descendants(p.PID())...) {
@@ -227,17 +228,19 @@ func cpuSeconds(pid int) (float64, error) {
 		return 0, err
 	}
 	// Fields after the command name, which may hold spaces: state is
-	// field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
+	// field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12,
+	// and cutime and cstime (16, 17), the CPU of children that exited and
+	// were waited for (the mirror's xz decoders), at 13 and 14.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("no command name in /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(string(b[i+1:]))
-	if len(fields) < 13 {
+	if len(fields) < 15 {
 		return 0, fmt.Errorf("short /proc/%d/stat", pid)
 	}
 	var ticks float64
-	for _, f := range fields[11:13] {
+	for _, f := range fields[11:15] {
 		n, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
