@@ -63,6 +63,8 @@ type Mirror struct {
 
 	staleMu sync.Mutex
 	stale   map[string]bool // hash parts whose upstream failed their NAR
+
+	extras *extras // listings and build logs (extras.go)
 }
 
 // New checks cfg and builds the Mirror.
@@ -84,6 +86,7 @@ func New(cfg Config) (*Mirror, error) {
 		m:       newMetrics(cfg.Registerer),
 		lookups: flight.New[string, *cache.NarInfoEntry](cfg.LookupTimeout),
 		stale:   make(map[string]bool),
+		extras:  newExtras(cfg.Cache.Dir(), cfg.Logger),
 	}
 	if cfg.Resign {
 		m.keys = cfg.Keys
@@ -100,6 +103,7 @@ func New(cfg Config) (*Mirror, error) {
 // the upstreams; downloads in progress belong to the Cache.
 func (m *Mirror) Close() error {
 	m.lookups.Close()
+	m.extras.fetches.Close()
 	m.m.unregister()
 	return nil
 }
