@@ -26,7 +26,7 @@ buildGoModule {
   };
 
   # NAR hash of `go mod vendor`; kept current by .ci/check-vendor-hash (--fix).
-  vendorHash = "sha256-7054Zu0cwrhbK8kB3/x/GleYTqZOofrUCjWBrmZzEpg=";
+  vendorHash = "sha256-QSX6As7Oa0QWViSGlQmPgztx4dSek9t0llTV5kZSmmQ=";
 
   subPackages = [ "cmd/private-nix-cache" ];
 

@@ -73,6 +73,8 @@ type Mirror struct {
 
 	staleMu sync.Mutex
 	stale   map[string]bool // hash parts whose upstream failed their NAR
+
+	extras *extras // listings and build logs (extras.go)
 }
 
 // New checks cfg and builds the Mirror.
@@ -95,6 +97,7 @@ func New(cfg Config) (*Mirror, error) {
 		lookups:      flight.New[string, *cache.NarInfoEntry](cfg.LookupTimeout),
 		realisations: newRealisations(cfg.LookupTimeout),
 		stale:        make(map[string]bool),
+		extras:       newExtras(cfg.Cache.Dir(), cfg.Logger),
 	}
 	if cfg.Resign {
 		m.keys = cfg.Keys
@@ -119,6 +122,7 @@ func New(cfg Config) (*Mirror, error) {
 func (m *Mirror) Close() error {
 	m.lookups.Close()
 	m.realisations.fetches.Close()
+	m.extras.fetches.Close()
 	m.m.unregister()
 	return nil
 }

@@ -39,6 +39,7 @@ type Server struct {
 	bytesSent map[string]int64 // path → body bytes written
 	rate      int64            // NAR body bytes per second; 0 unthrottled
 	token     string           // required credential; "" none
+	headers   []headerRule     // added to successful responses (SetHeader)
 }
 
 // New starts a fake upstream serving cacheDir on 127.0.0.1; it is closed by
@@ -212,6 +213,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if setContentHeaders(w.Header(), name, isNarInfo) {
 		bf.rate = rate
 	}
+	s.addHeaders(w.Header(), p)
 	fw := &faultWriter{ResponseWriter: w, s: s, r: r, path: p, faults: bf, start: time.Now()}
 	defer func() {
 		if fw.aborted {
