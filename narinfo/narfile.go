@@ -119,3 +119,14 @@ func compressionOfExt(ext string) (string, bool) {
 	}
 	return "", false
 }
+
+// CompressionOfName returns the compression a NAR file name says by its
+// ending, ".nar" followed by a compression's extension, as Nix names the
+// files it uploads (nar/<file hash>.nar.xz).
+func CompressionOfName(name string) (string, bool) {
+	i := strings.LastIndex(name, ".nar")
+	if i < 0 {
+		return "", false
+	}
+	return compressionOfExt(name[i+len(".nar"):])
+}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
-
 )
 
 // Realisation says which store path an output of a content-addressed

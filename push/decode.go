@@ -1,33 +1,17 @@
 package push
 
 import (
-	"compress/bzip2"
-	"fmt"
 	"io"
-	"strings"
 
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
+	"github.com/private-nix-cache/private-nix-cache/internal/decompress"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
-// extensions maps the name endings Nix gives NAR files to their
-// compression: nar/<file hash>.nar<ext>. Only these can be checked here.
-var extensions = []struct{ ext, compression string }{
-	{".nar.xz", "xz"},
-	{".nar.zst", "zstd"},
-	{".nar.bz2", "bzip2"},
-	{".nar", "none"},
-}
-
-// compressionOf returns the compression a NAR name says, or false.
+// compressionOf returns the compression a NAR name says, or false when
+// it names none that can be checked here.
 func compressionOf(name string) (string, bool) {
-	for _, e := range extensions {
-		if strings.HasSuffix(name, e.ext) {
-			return e.compression, true
-		}
-	}
-	return "", false
+	comp, ok := narinfo.CompressionOfName(name)
+	return comp, ok && narinfo.CanDecode(comp)
 }
 
 // ValidNARName reports whether name can name an uploaded NAR file: 3 to
@@ -47,32 +31,8 @@ func ValidNARName(name string) bool {
 	return ok
 }
 
-// zstdMaxWindow is what libzstd decodes by default (windowLog 27): a file
-// asking for more could not be unpacked by Nix either.
-const zstdMaxWindow = 1 << 27
-
-// decoder decompresses r; its memory is bounded whatever r asks for (xz
-// dictionaries and zstd windows are capped, bzip2 blocks are at most
-// 900 kB).
+// decoder decompresses r with the cache's decoders, whose memory is
+// bounded whatever r asks for.
 func decoder(compression string, r io.Reader) (io.ReadCloser, error) {
-	switch compression {
-	case "none":
-		return io.NopCloser(r), nil
-	case "xz":
-		x, err := boundedxz.NewReader(r)
-		if err != nil {
-			return nil, err
-		}
-		return io.NopCloser(x), nil
-	case "zstd":
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(zstdMaxWindow))
-		if err != nil {
-			return nil, err
-		}
-		return d.IOReadCloser(), nil
-	case "bzip2":
-		return io.NopCloser(bzip2.NewReader(r)), nil
-	}
-	return nil, fmt.Errorf("cannot decompress %q", compression)
+	return decompress.NewReader(compression, r, 0)
 }

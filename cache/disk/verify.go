@@ -2,8 +2,6 @@ package disk
 
 import (
 	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"crypto"
 	_ "crypto/sha1" // hash algorithms a narinfo may name
 	_ "crypto/sha256"
@@ -11,34 +9,12 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/internal/decompress"
 )
-
-// decoder decompresses r, a file of fileSize bytes (0: unknown), as the
-// narinfo Compression says ("" is bzip2).
-// Every decoder's memory is bounded whatever the input asks for: xz
-// dictionaries and zstd windows are capped, gzip's window is 32 KiB and
-// bzip2's blocks at most 900 kB.
-func decoder(compression string, r io.Reader, fileSize uint64) (io.ReadCloser, error) {
-	switch compression {
-	case "none":
-		return io.NopCloser(r), nil
-	case "xz":
-		return xzDecoder(r, fileSize)
-	case "zstd":
-		return newPooledZstd(r)
-	case "bzip2", "":
-		return io.NopCloser(bzip2.NewReader(r)), nil
-	case "gzip":
-		return gzip.NewReader(r)
-	}
-	return nil, fmt.Errorf("cannot decompress %q", compression)
-}
 
 func newHash(h *nixhash.Hash) (hash.Hash, error) {
 	f := crypto.Hash(h.Algo().Func())
@@ -74,7 +50,7 @@ func verifyNarTo(spec *FillSpec, r io.Reader, sink io.Writer) error {
 		return err
 	}
 	src := &sourceReader{r: r}
-	d, err := decoder(spec.Compression, src, fileSize(spec))
+	d, err := decompress.NewReader(spec.Compression, src, fileSize(spec))
 	if src.err != nil {
 		return fmt.Errorf("read NAR file: %w", src.err)
 	}
@@ -108,55 +84,6 @@ func verifyNarTo(spec *FillSpec, r io.Reader, sink io.Writer) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
 	}
-	return nil
-}
-
-// zstdDecoders keeps zstd decoders between NARs: a new one allocates its
-// window buffers, which costs more CPU than decoding a small NAR.
-var zstdDecoders sync.Pool
-
-// zstdMaxWindow is the largest window a zstd NAR may ask for: 128 MiB,
-// what libzstd decodes by default (windowLog 27, the most of any level
-// without --long), so Nix could not unpack a file beyond it either. The
-// decoder allocates the window when a frame starts, so this also bounds
-// what one frame header can make it allocate (512 MiB by default).
-const zstdMaxWindow = 1 << 27
-
-type pooledZstd struct {
-	d *zstd.Decoder
-}
-
-func newPooledZstd(r io.Reader) (io.ReadCloser, error) {
-	if d, ok := zstdDecoders.Get().(*zstd.Decoder); ok {
-		if err := d.Reset(r); err != nil {
-			d.Close()
-			return nil, err
-		}
-		return &pooledZstd{d}, nil
-	}
-	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(zstdMaxWindow))
-	if err != nil {
-		return nil, err
-	}
-	return &pooledZstd{d}, nil
-}
-
-func (p *pooledZstd) Read(b []byte) (int, error) { return p.d.Read(b) }
-
-func (p *pooledZstd) WriteTo(w io.Writer) (int64, error) { return p.d.WriteTo(w) }
-
-// Close returns the decoder to the pool, holding no reference to its input.
-func (p *pooledZstd) Close() error {
-	if p.d == nil {
-		return nil
-	}
-	if p.d.Reset(nil) == nil {
-		zstdDecoders.Put(p.d)
-	} else {
-		p.d.Close()
-	}
-	p.d = nil
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package disk
+package decompress
 
 import (
 	"bytes"
@@ -56,7 +56,7 @@ func decodeBoth(t *testing.T, file []byte) (got []byte, procErr, goErr error) {
 // refuses: dictionaries over 64 MiB (as boundedxz.ErrDictTooLarge),
 // corrupt, cut and trailing bytes.
 func TestXZProcessAgreesWithBoundedXZ(t *testing.T) {
-	nar := makeBlob(t, 300<<10, "none", true).nar
+	nar := randomNAR(300 << 10)
 	x9 := xzCompress(t, nar, "-9")
 	twoStreams := append(append([]byte{}, x9...), xzCompress(t, nar, "-1")...)
 	corrupt := bytes.Clone(x9)
@@ -96,7 +96,7 @@ func TestXZProcessAgreesWithBoundedXZ(t *testing.T) {
 
 // A decoder closed early stops its process and reads no more of its input.
 func TestXZProcessClosedEarly(t *testing.T) {
-	nar := makeBlob(t, 2<<20, "none", true).nar
+	nar := randomNAR(2 << 20)
 	p, err := startXZ(requireXZ(t), bytes.NewReader(xzCompress(t, nar, "-1")))
 	if err != nil {
 		t.Fatal(err)
