@@ -21,6 +21,7 @@ const (
 	metaKey         = "pnc-key"
 	metaUpstream    = "pnc-upstream"
 	metaUpstreamURL = "pnc-upstream-url"
+	metaUpstreamKey = "pnc-upstream-key"
 )
 
 const narInfoContentType = "text/x-nix-narinfo"
@@ -55,6 +56,7 @@ func (s *Store) NarInfo(hashPart string) (*cache.NarInfoEntry, error) {
 	e := &cache.NarInfoEntry{
 		NarInfo: ni, Raw: raw, Key: metaValue(info.Metadata, metaKey),
 		Upstream: metaValue(info.Metadata, metaUpstream), UpstreamURL: metaValue(info.Metadata, metaUpstreamURL),
+		UpstreamKey: metaValue(info.Metadata, metaUpstreamKey),
 	}
 	if e.Key == "" {
 		e.Key = strings.TrimPrefix(ni.URL, narPrefix)
@@ -90,7 +92,7 @@ func (s *Store) PutNarInfo(e cache.NarInfoEntry) error {
 	_, err = s.core.PutObject(ctx, s.opts.Bucket, narInfoObject(hashPart), bytes.NewReader(raw), int64(len(raw)), "", "",
 		minio.PutObjectOptions{ContentType: narInfoContentType, UserMetadata: map[string]string{
 			metaKey: url.QueryEscape(e.Key), metaUpstream: url.QueryEscape(e.Upstream),
-			metaUpstreamURL: url.QueryEscape(e.UpstreamURL),
+			metaUpstreamURL: url.QueryEscape(e.UpstreamURL), metaUpstreamKey: url.QueryEscape(e.UpstreamKey),
 		}})
 	if err != nil {
 		return storageErr("put narinfo "+hashPart, err)

@@ -3,7 +3,7 @@
 // server in front of the bucket) can read it:
 //
 //	nix-cache-info          written at open when missing
-//	<hashPart>.narinfo      NarInfoEntry.Raw; Key, Upstream and UpstreamURL
+//	<hashPart>.narinfo      NarInfoEntry.Raw; Key, Upstream, UpstreamURL and UpstreamKey
 //	                        in user metadata (x-amz-meta-pnc-*)
 //	nar/<key>               the NAR files
 //
