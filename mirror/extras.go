@@ -72,7 +72,7 @@ func (m *Mirror) Listing(ctx context.Context, hashPart string) (io.ReadSeekClose
 	if f, ok := m.storedExtra(name); ok {
 		return f, nil
 	}
-	e, err := m.narInfoEntry(ctx, hashPart)
+	e, _, err := m.narInfoEntry(ctx, hashPart)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", hashPart, err)
 	}

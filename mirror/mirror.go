@@ -133,7 +133,7 @@ func (m *Mirror) Close() error {
 // fs.ErrNotExist-wrapped, but only a miss on every upstream is remembered
 // (for the cache's NegativeTTL); an unavailable upstream is not.
 func (m *Mirror) NarInfo(ctx context.Context, hashPart string) (*narinfo.NarInfo, error) {
-	e, err := m.narInfoEntry(ctx, hashPart)
+	e, _, err := m.narInfoEntry(ctx, hashPart)
 	if err != nil {
 		return nil, err
 	}
@@ -144,31 +144,41 @@ func (m *Mirror) NarInfo(ctx context.Context, hashPart string) (*narinfo.NarInfo
 // so that a hit costs no serialisation. The bytes are shared: do not
 // modify them.
 func (m *Mirror) NarInfoBytes(ctx context.Context, hashPart string) ([]byte, error) {
-	e, err := m.narInfoEntry(ctx, hashPart)
-	if err != nil {
-		return nil, err
-	}
-	if e.Raw == nil {
-		return e.NarInfo.Bytes(), nil
-	}
-	return e.Raw, nil
+	body, _, err := m.NarInfoBytesHit(ctx, hashPart)
+	return body, err
 }
 
-func (m *Mirror) narInfoEntry(ctx context.Context, hashPart string) (*cache.NarInfoEntry, error) {
+// NarInfoBytesHit is NarInfoBytes that also reports whether the narinfo
+// was stored already (a hit) rather than asked of the upstreams now.
+func (m *Mirror) NarInfoBytesHit(ctx context.Context, hashPart string) ([]byte, bool, error) {
+	e, hit, err := m.narInfoEntry(ctx, hashPart)
+	if err != nil {
+		return nil, hit, err
+	}
+	if e.Raw == nil {
+		return e.NarInfo.Bytes(), hit, nil
+	}
+	return e.Raw, hit, nil
+}
+
+// narInfoEntry returns the stored or looked-up narinfo of hashPart, and
+// whether it was stored already.
+func (m *Mirror) narInfoEntry(ctx context.Context, hashPart string) (*cache.NarInfoEntry, bool, error) {
 	if !narinfo.ValidHashPart(hashPart) {
-		return nil, fmt.Errorf("narinfo %q: %w", hashPart, fs.ErrNotExist)
+		return nil, false, fmt.Errorf("narinfo %q: %w", hashPart, fs.ErrNotExist)
 	}
 	e, err := m.cache.NarInfo(hashPart)
 	if err == nil {
-		return e, nil
+		return e, true, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		m.log.Warn("read cached narinfo; asking upstreams", "hash", hashPart, "err", err)
 	}
 	if m.cache.Negative(hashPart) {
-		return nil, fmt.Errorf("narinfo %s: %w (negative entry)", hashPart, fs.ErrNotExist)
+		return nil, true, fmt.Errorf("narinfo %s: %w (negative entry)", hashPart, fs.ErrNotExist)
 	}
-	return m.lookup(ctx, hashPart)
+	e, err = m.lookup(ctx, hashPart)
+	return e, false, err
 }
 
 // lookup asks the upstreams once for hashPart, whatever the number of

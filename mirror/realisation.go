@@ -107,7 +107,7 @@ func (m *Mirror) fetchRealisation(ctx context.Context, id string) ([]byte, error
 	r := found.Realisation
 	// Nix asks for the out path's narinfo next: looking it up now also
 	// has it cached by then.
-	e, err := m.narInfoEntry(ctx, r.OutPath[:32])
+	e, _, err := m.narInfoEntry(ctx, r.OutPath[:32])
 	if err != nil {
 		m.log.Info("realisation refused: its out path cannot be served", "id", id, "out_path", r.OutPath,
 			"upstream", found.Upstream.Name(), "err", err)

@@ -130,3 +130,27 @@ func TestUnverifiableCompressionRefused(t *testing.T) {
 		t.Fatalf("narinfo with Compression: br: %v %v, want 404", err, resp)
 	}
 }
+
+// X-Cache says whether the mirror answered from its store or asked an
+// upstream now, for narinfos and NARs alike.
+func TestCacheOutcomeHeader(t *testing.T) {
+	files := map[string][]byte{"a": randomBytes(15, 8<<10)}
+	e := newEnv(t, envOptions{files: files})
+	p := e.paths[0]
+	want := func(path, outcome string) {
+		t.Helper()
+		resp, _, err := e.get(path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %v %v", path, err, resp)
+		}
+		if got := resp.Header.Get("X-Cache"); got != outcome {
+			t.Errorf("GET %s: X-Cache %q, want %q", path, got, outcome)
+		}
+	}
+	want(hashPart(p)+".narinfo", "MISS")
+	want(hashPart(p)+".narinfo", "HIT")
+	ni := e.narInfo(p)
+	want(ni.URL, "MISS")
+	e.waitStored(strings.TrimPrefix(ni.URL, URLPrefix))
+	want(ni.URL, "HIT")
+}

@@ -6,9 +6,22 @@ import (
 	"time"
 )
 
-// CacheOutcomeHeader is the response header a handler may set to say how
-// the cache answered (such as HIT, MISS or LOCAL); the access log repeats it.
+// CacheOutcomeHeader is the response header that says where an answer
+// came from, as nginx's X-Cache-Status does: LOCAL (the local store),
+// PUSHED (uploaded here), HIT (the mirror's store) or MISS (fetched from
+// an upstream now). The access log repeats it.
 const CacheOutcomeHeader = "X-Cache"
+
+// Outcome values, as header value slices assigned without allocating.
+var (
+	outcomeLocal  = []string{"LOCAL"}
+	outcomePushed = []string{"PUSHED"}
+	outcomeHit    = []string{"HIT"}
+	outcomeMiss   = []string{"MISS"}
+)
+
+// setOutcome says where the answer came from (CacheOutcomeHeader).
+func setOutcome(h http.Header, outcome []string) { h[CacheOutcomeHeader] = outcome }
 
 // logAccess serves r through next and writes one line for it to log: what
 // was asked, how it was answered, how long it took.

@@ -48,12 +48,14 @@ func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {
 	defer n.Close()
 	setNARHeaders(w.Header())
 	if f, ok := n.(storedNAR); ok && f.File() != nil {
+		setOutcome(w.Header(), outcomeHit)
 		http.ServeContent(w, r, "", n.ModTime(), f.File())
 		if r.Method == http.MethodGet && r.Header.Get("Range") == "" {
 			finished(n, n.Size(), nil)
 		}
 		return nil
 	}
+	setOutcome(w.Header(), outcomeMiss)
 	if size := n.Size(); size >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	}

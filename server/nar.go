@@ -68,6 +68,7 @@ func (s *Server) serveLocalNAR(w http.ResponseWriter, r *http.Request) error {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/x-nix-nar")
+	setOutcome(h, outcomeLocal)
 	if ref.narHash != "" {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {

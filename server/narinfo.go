@@ -50,13 +50,14 @@ func narInfoRequest(r *http.Request) (string, bool) {
 // local store first, since the paths built here are what this cache exists
 // for, then the pushed paths, then the mirror. It returns the body bytes written.
 func (s *Server) writeNarInfo(w http.ResponseWriter, r *http.Request, hashPart string) (int, error) {
-	body, err := s.findNarInfo(r, hashPart)
+	body, outcome, err := s.findNarInfo(r, hashPart)
 	if err != nil {
 		return 0, err
 	}
 	// Assigned directly: the hot path of the whole server, and the keys
 	// are already in canonical form.
 	h := w.Header()
+	setOutcome(h, outcome)
 	h["Content-Type"] = narInfoType
 	h["Cache-Control"] = narInfoCacheControl
 	h["Content-Length"] = []string{itoa(int64(len(body)))}
@@ -74,33 +75,39 @@ var (
 )
 
 // narInfoBytesMirror is a Mirror that keeps the narinfos it serves as bytes,
-// which spares writing them out again on every hit.
+// which spares writing them out again on every hit, and says whether it
+// had the narinfo stored (a hit) or asked an upstream now.
 type narInfoBytesMirror interface {
-	NarInfoBytes(ctx context.Context, hashPart string) ([]byte, error)
+	NarInfoBytesHit(ctx context.Context, hashPart string) (body []byte, hit bool, err error)
 }
 
-func (s *Server) findNarInfo(r *http.Request, hashPart string) ([]byte, error) {
+// findNarInfo returns the narinfo of hashPart and where it came from.
+func (s *Server) findNarInfo(r *http.Request, hashPart string) ([]byte, []string, error) {
 	if s.local != nil {
 		e, err := s.local.get(r.Context(), hashPart)
 		if err == nil {
-			return e.body, nil
+			return e.body, outcomeLocal, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if body, err := s.pushedNarInfo(hashPart); !errors.Is(err, fs.ErrNotExist) {
-		return body, err
+		return body, outcomePushed, err
 	}
-	if s.opts.Mirror != nil {
-		if mb, ok := s.opts.Mirror.(narInfoBytesMirror); ok {
-			return mb.NarInfoBytes(r.Context(), hashPart)
-		}
-		ni, err := s.opts.Mirror.NarInfo(r.Context(), hashPart)
-		if err != nil {
-			return nil, err
-		}
-		return ni.Bytes(), nil
+	if s.opts.Mirror == nil {
+		return nil, nil, errNotFound
 	}
-	return nil, errNotFound
+	if mb, ok := s.opts.Mirror.(narInfoBytesMirror); ok {
+		body, hit, err := mb.NarInfoBytesHit(r.Context(), hashPart)
+		if hit {
+			return body, outcomeHit, err
+		}
+		return body, outcomeMiss, err
+	}
+	ni, err := s.opts.Mirror.NarInfo(r.Context(), hashPart)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ni.Bytes(), outcomeMiss, nil
 }

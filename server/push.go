@@ -116,6 +116,7 @@ func (s *Server) servePushedNAR(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/x-nix-nar")
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	setOutcome(h, outcomePushed)
 	http.ServeContent(w, r, "", f.ModTime(), f)
 	return nil
 }
