@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+
+	"github.com/dustin/go-humanize"
 )
 
 // landingData is what the page at / shows: enough for an operator to point
@@ -12,10 +14,33 @@ import (
 type landingData struct {
 	URL        string
 	PublicKeys []string
-	Upstreams  []string
+	Upstreams  []UpstreamStatus
 	Priority   int
 	Local      bool
+	Cache      *CacheStatus
 }
+
+// Status is what the landing page shows of the parts behind the server.
+type Status struct {
+	Upstreams []UpstreamStatus
+	// Cache is the mirror's store; nil when there is none.
+	Cache *CacheStatus
+}
+
+// UpstreamStatus is one upstream cache and whether it is asked now.
+type UpstreamStatus struct {
+	Name  string
+	State string // e.g. "answering"; empty when unknown
+}
+
+// CacheStatus is what the mirror's store holds.
+type CacheStatus struct {
+	Bytes int64
+	Files int
+}
+
+// Size is Bytes for people (e.g. "1.2 GiB").
+func (c CacheStatus) Size() string { return humanize.IBytes(uint64(max(c.Bytes, 0))) }
 
 var landingPage = template.Must(template.New("landing").Parse(`<!doctype html>
 <html lang="en">
@@ -50,8 +75,11 @@ td, th { text-align: left; padding: .2rem 1rem .2rem 0; vertical-align: top; }
 {{if .PublicKeys}}<ul>{{range .PublicKeys}}<li><code>{{.}}</code></li>{{end}}</ul>
 {{else}}<p>None: narinfos are served with the signatures they already have.</p>{{end}}
 <h2>Upstream caches</h2>
-{{if .Upstreams}}<ul>{{range .Upstreams}}<li><code>{{.}}</code></li>{{end}}</ul>
+{{if .Upstreams}}<ul>{{range .Upstreams}}<li><code>{{.Name}}</code>{{if .State}} <span class="muted">{{.State}}</span>{{end}}</li>{{end}}</ul>
 {{else}}<p>None.</p>{{end}}
+{{with .Cache}}<h2>Cache</h2>
+<p>{{.Files}} NAR files, {{.Size}}.</p>
+{{end}}
 <p class="muted"><a href="nix-cache-info">nix-cache-info</a> · <a href="metrics">metrics</a></p>
 </body>
 </html>
@@ -67,9 +95,16 @@ func (s *Server) serveLanding(w http.ResponseWriter, r *http.Request) error {
 	d := landingData{
 		URL:        scheme + "://" + r.Host,
 		PublicKeys: s.publicKeys,
-		Upstreams:  s.opts.UpstreamNames,
 		Priority:   s.opts.Priority,
 		Local:      s.opts.Local != nil,
+	}
+	if s.opts.Status != nil {
+		st := s.opts.Status()
+		d.Upstreams, d.Cache = st.Upstreams, st.Cache
+	} else {
+		for _, name := range s.opts.UpstreamNames {
+			d.Upstreams = append(d.Upstreams, UpstreamStatus{Name: name})
+		}
 	}
 	var buf bytes.Buffer
 	if err := landingPage.Execute(&buf, d); err != nil {

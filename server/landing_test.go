@@ -52,3 +52,22 @@ func TestLandingPage(t *testing.T) {
 		t.Errorf("Host header rendered as markup")
 	}
 }
+
+// With a Status, the page says how each upstream is doing and what the
+// cache holds.
+func TestLandingPageStatus(t *testing.T) {
+	s := New(Options{Status: func() Status {
+		return Status{
+			Upstreams: []UpstreamStatus{{"https://cache.nixos.org", "answering"}, {"https://down.example", "backing off after 3 failures since 2026-12-02T07:00:00Z"}},
+			Cache:     &CacheStatus{Bytes: 3 << 30, Files: 1234},
+		}
+	}})
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"https://cache.nixos.org", "answering", "backing off after 3 failures", "1234 NAR files, 3.0 GiB"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

@@ -61,6 +61,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// UpstreamNames are shown on the landing page at /; nil shows none.
 	UpstreamNames []string
+	// Status, when not nil, gives the landing page the state of the
+	// upstreams (in place of UpstreamNames) and of the cache.
+	Status func() Status
 	// AccessLog receives one line per request; nil logs none.
 	AccessLog *slog.Logger
 	// Access says which requests need a token; the zero value asks for none.

@@ -143,3 +143,14 @@ func (u *Upstream) report(h health, cause error) {
 		u.log.Info("upstream answers again; back-off ended", "failures", c.failures, "backed_off_for", c.outage.Round(time.Millisecond))
 	}
 }
+
+// status says whether the upstream is asked now, for people: "answering",
+// or how long it has been backed off after how many failures.
+func (b *breaker) status() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failures < breakerThreshold {
+		return "answering"
+	}
+	return fmt.Sprintf("backing off after %d failures since %s", b.failures, b.since.UTC().Format(time.RFC3339))
+}

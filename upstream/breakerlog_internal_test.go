@@ -82,3 +82,22 @@ func TestBreakerLogsBackOff(t *testing.T) {
 		t.Errorf("logged a success with no back-off: %v", lines)
 	}
 }
+
+// status reads as people would say it, before and after a back-off.
+func TestBreakerStatus(t *testing.T) {
+	now := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	b := &breaker{now: func() time.Time { return now }}
+	if got := b.status(); got != "answering" {
+		t.Errorf("fresh breaker: %q", got)
+	}
+	for range breakerThreshold {
+		b.failure(errors.New("refused"))
+	}
+	if got := b.status(); !strings.HasPrefix(got, "backing off after 3 failures since 2026-12-02T07:00:00Z") {
+		t.Errorf("open breaker: %q", got)
+	}
+	b.success()
+	if got := b.status(); got != "answering" {
+		t.Errorf("closed again: %q", got)
+	}
+}

@@ -321,3 +321,7 @@ func (u *Upstream) Name() string { return u.name }
 
 // String returns the upstream's base URL.
 func (u *Upstream) String() string { return u.name }
+
+// Status says whether the upstream is asked now ("answering") or backed
+// off after failures to reach it, for the landing page.
+func (u *Upstream) Status() string { return u.breaker.status() }

@@ -115,3 +115,14 @@ func checkCredentialFiles(cfg *config.Config) error {
 	}
 	return nil
 }
+
+// status is what the landing page shows of the upstreams and the cache.
+func (b *builtMirror) status() server.Status {
+	var st server.Status
+	for _, u := range b.upstreams.Upstreams() {
+		st.Upstreams = append(st.Upstreams, server.UpstreamStatus{Name: u.Name(), State: u.Status()})
+	}
+	bytes, files := b.cache.Size()
+	st.Cache = &server.CacheStatus{Bytes: bytes, Files: files}
+	return st
+}

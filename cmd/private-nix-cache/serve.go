@@ -121,6 +121,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if m != nil {
 		a.closers = append(a.closers, m.close)
 		opts.Mirror = m.mirror
+		opts.Status = m.status
 		a.upstreams = m.upstreams
 		if err := a.startAdmin(m.cache); err != nil {
 			a.close()
