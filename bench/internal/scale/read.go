@@ -129,7 +129,6 @@ func (h hotSet) index(j int) int { return j * h.stride }
 
 func (h hotSet) contains(i int) bool { return i%h.stride == 0 && i/h.stride < h.size }
 
-
 // readFor runs the readers, each alternating a hot and a random other
 // lookup, and returns the latencies of each kind.
 func readFor(c *disk.Cache, g *Generator, hot hotSet, o ReadOptions) (hit, miss *Histogram, err error) {
