@@ -30,6 +30,10 @@ func keepOtherPhases(rep *Report, only, out string) error {
 		measures[m.ID] = m
 	}
 	kept := 0
+	if rep.Scale == nil && only != "scale" && prev.Scale != nil {
+		rep.Scale = prev.Scale
+		kept++
+	}
 	for _, m := range prev.Measures {
 		if section(m.ID) == only || measures[m.ID] != nil {
 			continue

@@ -30,9 +30,9 @@ type FillResult struct {
 // NARCount is how many of n paths get a stored NAR file: a tenth.
 func NARCount(n int) int { return max(n/10, 1) }
 
-// narWriters commit NAR files at once, so that commits gather in batches
+// NARWriters commit NAR files at once, so that commits gather in batches
 // as many fills finishing together do.
-const narWriters = 16
+const NARWriters = 16
 
 // Fill generates the n narinfos of g up front (untimed), then stores a
 // NAR file for the first tenth and every narinfo through the package API
@@ -108,12 +108,12 @@ func generate(g *Generator) ([]cache.NarInfoEntry, error) {
 	return entries, nil
 }
 
-// storeNARs writes and commits the NAR file of each entry, narWriters at once.
+// storeNARs writes and commits the NAR file of each entry, NARWriters at once.
 func storeNARs(c cache.Files, g *Generator, entries []cache.NarInfoEntry) error {
 	next := make(chan int)
-	errs := make(chan error, narWriters)
+	errs := make(chan error, NARWriters)
 	var wg sync.WaitGroup
-	for range narWriters {
+	for range NARWriters {
 		wg.Go(func() {
 			for i := range next {
 				if err := storeNAR(c, entries[i].Key, g.NARContent(i)); err != nil {
