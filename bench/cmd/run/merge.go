@@ -46,6 +46,11 @@ func keepOtherPhases(rep *Report, only, out string) error {
 	if kept == 0 {
 		return nil
 	}
+	for _, k := range []string{"fixture", "runs"} { // what the kept figures were measured on
+		if _, ok := rep.Settings[k]; !ok && prev.Settings[k] != nil && rep.Settings != nil {
+			rep.Settings[k] = prev.Settings[k]
+		}
+	}
 	if rep.Fleet == nil && only != "fleet" {
 		rep.Fleet = prev.Fleet
 	}
