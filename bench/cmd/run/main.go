@@ -42,6 +42,10 @@ type settings struct {
 	fleet     fixture.FleetParams
 	fleetReps int
 	fleetNet  string // auto, netns or loopback
+
+	scaleSizes    []int // narinfos at each step of the scale phase
+	scaleDuration time.Duration
+	scaleBin      string
 }
 
 type bench struct {
@@ -57,6 +61,7 @@ type bench struct {
 	measures  map[string]*Measure
 	order     []string
 	fleet     *fleetResult
+	scale     []scaleRow
 }
 
 func main() {
@@ -74,9 +79,6 @@ func run(args []string) error {
 	if cfg.fromJSON != "" {
 		return render(cfg)
 	}
-	if missing := missingTools(); len(missing) > 0 {
-		return fmt.Errorf("missing %s; install with: apt-get install nix-bin nginx-light wrk", strings.Join(missing, ", "))
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -92,30 +94,26 @@ func run(args []string) error {
 	} else {
 		defer os.RemoveAll(b.tmp)
 	}
-	root, err := fixture.CacheRoot()
-	if err != nil {
-		return err
-	}
-	if b.fx, err = fixture.Get(ctx, root, cfg.params, b.log); err != nil {
-		return err
-	}
-	if err := b.makeKey(); err != nil {
-		return err
-	}
-
-	if cfg.only == "" || cfg.only == "mirror" {
-		if err := b.mirrorPhase(ctx); err != nil {
-			return b.withLogs(fmt.Errorf("mirror: %w", err))
+	if cfg.only != "scale" { // the scale phase needs neither Nix nor the fixture
+		if err := b.prepare(ctx); err != nil {
+			return err
 		}
 	}
-	if cfg.only == "" || cfg.only == "local" {
-		if err := b.localPhase(ctx); err != nil {
-			return b.withLogs(fmt.Errorf("local store: %w", err))
-		}
+	phases := []struct {
+		only, what string
+		run        func(context.Context) error
+	}{
+		{"mirror", "mirror", b.mirrorPhase},
+		{"local", "local store", b.localPhase},
+		{"fleet", "fleet update", b.fleetPhase},
+		{"scale", "index at scale", b.scalePhase},
 	}
-	if cfg.only == "" || cfg.only == "fleet" {
-		if err := b.fleetPhase(ctx); err != nil {
-			return b.withLogs(fmt.Errorf("fleet update: %w", err))
+	for _, p := range phases {
+		if cfg.only != "" && cfg.only != p.only {
+			continue
+		}
+		if err := p.run(ctx); err != nil {
+			return b.withLogs(fmt.Errorf("%s: %w", p.what, err))
 		}
 	}
 
@@ -128,6 +126,22 @@ func run(args []string) error {
 	fmt.Println(rep.Markdown(""))
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	return publish(cfg, rep, stamp, b.logf)
+}
+
+// prepare checks the tools, builds or finds the fixture and makes the
+// server's key.
+func (b *bench) prepare(ctx context.Context) error {
+	if missing := missingTools(); len(missing) > 0 {
+		return fmt.Errorf("missing %s; install with: apt-get install nix-bin nginx-light wrk", strings.Join(missing, ", "))
+	}
+	root, err := fixture.CacheRoot()
+	if err != nil {
+		return err
+	}
+	if b.fx, err = fixture.Get(ctx, root, b.cfg.params, b.log); err != nil {
+		return err
+	}
+	return b.makeKey()
 }
 
 // publish writes the results folder and, when asked, the document.
@@ -195,7 +209,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&cfg.doc, "doc", "BENCHMARKS.md", "document whose generated section --update-doc rewrites")
 	fs.StringVar(&updateDoc, "update-doc", "", "write the summary into --doc: true or false (default: true for a full run)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp folder (server logs, nginx configs)")
-	fs.StringVar(&cfg.only, "only", "", "run one phase: mirror, local or fleet")
+	fs.StringVar(&cfg.only, "only", "", "run one phase: mirror, local, fleet or scale")
 	fs.StringVar(&cfg.fromJSON, "from-json", "", "measure nothing: render the tables, chart and document again from a results `FILE`")
 	fs.IntVar(&small, "small", 0, "small paths in the fixture (default 1000, quick 30)")
 	fs.IntVar(&bigCount, "big-count", 0, "big paths in the fixture (default 2, quick 1)")
@@ -207,6 +221,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.IntVar(&cfg.fleet.MB, "fleet-mb", 0, "MB of this machine's binaries in the fleet closure (default 330, quick 40)")
 	fs.IntVar(&cfg.fleet.Paths, "fleet-paths", 0, "store paths of the fleet closure (default 48, quick 12)")
 	fs.IntVar(&cfg.fleetReps, "fleet-runs", 0, "runs of the fleet update (default 3, quick 1)")
+	finishScale := cfg.scaleFlags(fs)
 	fs.StringVar(&cfg.fleetNet, "fleet-net", "auto", "fleet network: netns (namespaces, rate limits; needs root), loopback, or auto (netns unless --quick)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -241,6 +256,9 @@ func parseFlags(args []string) (settings, error) {
 		}
 	}
 	cfg.params = fixture.Params{Small: small, BigCount: bigCount, BigSize: bigMB << 20, XZSmall: xz}
+	if err := finishScale(); err != nil {
+		return cfg, err
+	}
 	err := cfg.checkChoices(updateDoc)
 	return cfg, err
 }
@@ -261,9 +279,9 @@ func (cfg *settings) checkChoices(updateDoc string) error {
 		cfg.out = filepath.Join("bench", "results")
 	}
 	switch cfg.only {
-	case "", "mirror", "local", "fleet":
+	case "", "mirror", "local", "fleet", "scale":
 	default:
-		return fmt.Errorf("--only: want mirror, local or fleet, got %q", cfg.only)
+		return fmt.Errorf("--only: want mirror, local, fleet or scale, got %q", cfg.only)
 	}
 	switch cfg.fleetNet {
 	case "auto", "netns", "loopback":
@@ -321,25 +339,15 @@ func (b *bench) withLogs(err error) error {
 
 func (b *bench) report(args []string, took time.Duration) *Report {
 	r := &Report{
-		Date:    time.Now().UTC().Format("2006-01-02 15:04 MST"),
-		Command: strings.TrimSpace("bench/run " + strings.Join(shownArgs(args), " ")),
-		Quick:   b.cfg.quick,
-		Seconds: took.Seconds(),
-		Machine: describeMachine(),
-		Settings: map[string]any{
-			"fixture": fmt.Sprintf("%d store paths (%d small with references, %d × %d MiB half random, half text), zstd upstream",
-				len(b.fx.Paths), b.cfg.params.Small, b.cfg.params.BigCount, b.cfg.params.BigSize>>20),
-			"runs":            b.cfg.reps,
-			"load_seconds":    b.cfg.duration.Seconds(),
-			"misses_per_run":  min(b.cfg.misses, len(b.fx.Paths)),
-			"fixture_params":  b.cfg.params,
-			"store_paths":     len(b.fx.Paths),
-			"server":          b.server,
-			"load_generator":  "wrk (Lua script cycling through the URLs); Go client for first-sight latencies; nix copy for closures",
-			"ours_signing_by": "bench-ours-1",
-		},
-		Fleet: b.fleet,
-		index: map[string]*Measure{},
+		Date:     time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		Command:  strings.TrimSpace("bench/run " + strings.Join(shownArgs(args), " ")),
+		Quick:    b.cfg.quick,
+		Seconds:  took.Seconds(),
+		Machine:  describeMachine(),
+		Settings: b.settings(),
+		Fleet:    b.fleet,
+		Scale:    b.scale,
+		index:    map[string]*Measure{},
 	}
 	for _, id := range b.order {
 		m := b.measures[id]

@@ -30,6 +30,10 @@ func keepOtherPhases(rep *Report, only, out string) error {
 		measures[m.ID] = m
 	}
 	kept := 0
+	if rep.Scale == nil && only != "scale" && prev.Scale != nil {
+		rep.Scale = prev.Scale
+		kept++
+	}
 	for _, m := range prev.Measures {
 		if section(m.ID) == only || measures[m.ID] != nil {
 			continue
@@ -41,6 +45,11 @@ func keepOtherPhases(rep *Report, only, out string) error {
 	}
 	if kept == 0 {
 		return nil
+	}
+	for _, k := range []string{"fixture", "runs"} { // what the kept figures were measured on
+		if _, ok := rep.Settings[k]; !ok && prev.Settings[k] != nil && rep.Settings != nil {
+			rep.Settings[k] = prev.Settings[k]
+		}
 	}
 	if rep.Fleet == nil && only != "fleet" {
 		rep.Fleet = prev.Fleet

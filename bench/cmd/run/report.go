@@ -21,6 +21,7 @@ type Report struct {
 	Measures []*Measure          `json:"measures"`
 	Notes    []string            `json:"notes,omitempty"`
 	Fleet    *fleetResult        `json:"fleet,omitempty"`
+	Scale    []scaleRow          `json:"scale,omitempty"`
 	index    map[string]*Measure // by ID
 }
 
@@ -51,6 +52,50 @@ func (r *Report) Markdown(svgName string) string {
 		fmt.Fprintf(&b, "![ratios](%s)\n\n", svgName)
 	}
 
+	b.WriteString(r.ratiosTable())
+	for _, sec := range []string{"mirror", "local"} {
+		b.WriteString(r.valuesTable(sec))
+	}
+	b.WriteString(r.floorTable())
+	b.WriteString(r.fleetTable(fleetSVGName(svgName)))
+	b.WriteString(r.scaleTable())
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\n- %s", n)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// settings describes the run; the fixture only when one was made.
+func (b *bench) settings() map[string]any {
+	s := map[string]any{
+		"runs":            b.cfg.reps,
+		"load_seconds":    b.cfg.duration.Seconds(),
+		"server":          b.server,
+		"load_generator":  "wrk (Lua script cycling through the URLs); Go client for first-sight latencies; nix copy for closures",
+		"ours_signing_by": "bench-ours-1",
+		"scale_narinfos":  b.cfg.scaleSizes,
+		"scale_seconds":   b.cfg.scaleDuration.Seconds(),
+	}
+	if b.fx != nil {
+		s["fixture"] = fmt.Sprintf("%d store paths (%d small with references, %d × %d MiB half random, half text), zstd upstream",
+			len(b.fx.Paths), b.cfg.params.Small, b.cfg.params.BigCount, b.cfg.params.BigSize>>20)
+		s["misses_per_run"] = min(b.cfg.misses, len(b.fx.Paths))
+		s["fixture_params"] = b.cfg.params
+		s["store_paths"] = len(b.fx.Paths)
+	}
+	return s
+}
+
+// ratiosTable lists the ratios with their targets; "" when there are none
+// (a run of the scale phase alone, with no earlier results).
+func (r *Report) ratiosTable() string {
+	if len(r.Ratios) == 0 {
+		return ""
+	}
+	var b strings.Builder
 	b.WriteString("### Ratios\n\n")
 	b.WriteString("ours = private-nix-cache. Mirror rows: nginx = nginx proxy_cache, reference = straight from the upstream. ")
 	b.WriteString("Local store rows: nginx = nginx serving a static uncompressed copy, reference = `nix-store --dump`.\n\n")
@@ -83,18 +128,6 @@ func (r *Report) Markdown(svgName string) string {
 		m := r.index[id]
 		rw := rows[id]
 		fmt.Fprintf(&b, "| %s (%s) | %s | %s | %s | %s | %s |\n", m.Name, m.Unit, m.Better, rw.nginx, rw.ref, rw.target, rw.met)
-	}
-
-	for _, sec := range []string{"mirror", "local"} {
-		b.WriteString(r.valuesTable(sec))
-	}
-	b.WriteString(r.floorTable())
-	b.WriteString(r.fleetTable(fleetSVGName(svgName)))
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "\n- %s", n)
-	}
-	if len(r.Notes) > 0 {
-		b.WriteString("\n")
 	}
 	return b.String()
 }
