@@ -34,7 +34,11 @@ func (a *app) startAdmin(c *disk.Cache) error {
 	path := a.cfg.AdminSocketPath()
 	ln, err := disk.ListenAdmin(path)
 	if err != nil {
-		return &config.Error{Key: "admin-socket", Err: err}
+		// Serving matters more than maintenance: without the socket, gc
+		// and verify only need the server stopped (a unix socket path is
+		// also limited to 107 bytes).
+		a.log.Warn("no admin socket; gc and verify need the server stopped", "path", path, "err", err)
+		return nil
 	}
 	link := filepath.Join(c.Dir(), disk.AdminLinkName)
 	if link != path {
