@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -192,32 +191,10 @@ func (u *Upstream) lookupAsync(ctx context.Context, hashPart string, events chan
 // fetchNarInfo asks u for one narinfo and judges the answer, feeding u's
 // breaker and metrics.
 func (u *Upstream) fetchNarInfo(ctx context.Context, hashPart string) *narInfoResult {
-	rctx, cancel := context.WithTimeout(ctx, u.lookupTimeout)
-	defer cancel()
-	start := time.Now()
-	r, h := u.doNarInfo(rctx, hashPart)
-	if ctx.Err() != nil {
-		// The lookup was decided (or abandoned) while this request ran:
-		// its failure says nothing about the upstream.
-		r, h = &narInfoResult{verdict: verdictCanceled, err: context.Cause(ctx)}, healthUnknown
-	}
-	u.report(h, r.err)
-	if r.verdict == verdictTransient {
-		u.m.errors.WithLabelValues(u.name, kindNarInfo).Inc()
-	}
-	if code, ok := refusedStatus(r.err); ok && r.verdict == verdictMiss {
-		u.refused(ctx, kindNarInfo, code, "hash", hashPart)
-	}
-	level := slog.LevelDebug
-	attrs := []any{"hash", hashPart, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start)}
-	if r.verdict == verdictTransient {
-		if ok, suppressed := u.warnings.allow(time.Now(), warnEvery); ok {
-			level = slog.LevelWarn
-			attrs = append(attrs, "similar_suppressed", suppressed)
-		}
-	}
-	u.log.Log(ctx, level, "upstream narinfo", attrs...)
-	return r
+	return lookupOnce(ctx, u, kindNarInfo, "hash", hashPart,
+		func(ctx context.Context) (*narInfoResult, health) { return u.doNarInfo(ctx, hashPart) },
+		func(r *narInfoResult) (verdict, error) { return r.verdict, r.err },
+		func(err error) *narInfoResult { return &narInfoResult{verdict: verdictCanceled, err: err} })
 }
 
 // doNarInfo fetches and judges one narinfo; the health says what the

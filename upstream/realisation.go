@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -122,32 +121,10 @@ func realisationCertain(pending map[*Upstream]bool, best *realisationAnswer) boo
 // fetchRealisation asks u for one realisation and judges the answer,
 // feeding u's breaker and metrics.
 func (u *Upstream) fetchRealisation(ctx context.Context, id string) *realisationResult {
-	rctx, cancel := context.WithTimeout(ctx, u.lookupTimeout)
-	defer cancel()
-	start := time.Now()
-	r, h := u.doRealisation(rctx, id)
-	if ctx.Err() != nil {
-		// Decided (or abandoned) while this request ran: its failure
-		// says nothing about the upstream.
-		r, h = &realisationResult{verdict: verdictCanceled, err: context.Cause(ctx)}, healthUnknown
-	}
-	u.report(h, r.err)
-	if r.verdict == verdictTransient {
-		u.m.errors.WithLabelValues(u.name, kindRealisation).Inc()
-	}
-	if code, ok := refusedStatus(r.err); ok && r.verdict == verdictMiss {
-		u.refused(ctx, kindRealisation, code, "realisation", id)
-	}
-	level := slog.LevelDebug
-	attrs := []any{"id", id, "verdict", r.verdict.String(), "err", r.err, "duration", time.Since(start)}
-	if r.verdict == verdictTransient {
-		if ok, suppressed := u.warnings.allow(time.Now(), warnEvery); ok {
-			level = slog.LevelWarn
-			attrs = append(attrs, "similar_suppressed", suppressed)
-		}
-	}
-	u.log.Log(ctx, level, "upstream realisation", attrs...)
-	return r
+	return lookupOnce(ctx, u, kindRealisation, "id", id,
+		func(ctx context.Context) (*realisationResult, health) { return u.doRealisation(ctx, id) },
+		func(r *realisationResult) (verdict, error) { return r.verdict, r.err },
+		func(err error) *realisationResult { return &realisationResult{verdict: verdictCanceled, err: err} })
 }
 
 // doRealisation fetches and judges one realisation; the health says what
