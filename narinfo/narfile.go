@@ -130,3 +130,21 @@ func CompressionOfName(name string) (string, bool) {
 	}
 	return compressionOfExt(name[i+len(".nar"):])
 }
+
+// ValidFileName reports whether name can name a NAR file in a store: 3 to
+// 200 characters of [a-z0-9.-], not starting with a dot. It covers
+// NarFileKey's names and the <filehash>.nar.<ext> names Nix gives the
+// files it uploads, and nothing that could be a path: stores use names as
+// file and object names.
+func ValidFileName(name string) bool {
+	if len(name) < 3 || len(name) > 200 || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '.' || b == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -18,17 +18,8 @@ func compressionOf(name string) (string, bool) {
 // 200 characters of [a-z0-9.-], not starting with a dot (it is also a
 // file name), ending in a compression that can be checked here.
 func ValidNARName(name string) bool {
-	if len(name) < 3 || len(name) > 200 || name[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		b := name[i]
-		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '.' || b == '-') {
-			return false
-		}
-	}
 	_, ok := compressionOf(name)
-	return ok
+	return ok && narinfo.ValidFileName(name)
 }
 
 // decoder decompresses r with the cache's decoders, whose memory is

@@ -9,23 +9,11 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
-// validKey reports whether key can name a NAR file: 3 to 200 characters of
-// [a-z0-9.-], not starting with a dot. Keys are also file names, so this is
-// what keeps requests inside the cache folder.
-func validKey(key string) bool {
-	if len(key) < 3 || len(key) > 200 || key[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		b := key[i]
-		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '.' || b == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validKey reports whether key can name a NAR file (narinfo.ValidFileName).
+func validKey(key string) bool { return narinfo.ValidFileName(key) }
 
 // narPath is DIR/nar/<first 2 chars>/<key>.
 func (c *Cache) narPath(key string) string {

@@ -14,20 +14,8 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
-// validKey accepts the names of NAR files: NarFileKey's, and the
-// <filehash>.nar.<ext> names Nix gives them; nothing that could be a path.
-func validKey(key string) bool {
-	if len(key) < 3 || len(key) > 200 || key[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		b := key[i]
-		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '.' || b == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validKey reports whether key can name a NAR file (narinfo.ValidFileName).
+func validKey(key string) bool { return narinfo.ValidFileName(key) }
 
 func objectOfKey(key string) string { return narPrefix + key }
 
