@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // storedNARs lists the NAR files of a cache directory.
@@ -22,6 +23,23 @@ func storedNARs(t *testing.T, dir string) []string {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return files
+}
+
+// settledNARs waits (10 s at most) until at least min NAR files are stored
+// and their number held still for half a second: commits are batched, and
+// re-encoded copies follow their originals.
+func settledNARs(t *testing.T, dir string, min int) []string {
+	t.Helper()
+	files := storedNARs(t, dir)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		again := storedNARs(t, dir)
+		if len(again) >= min && len(again) == len(files) {
+			return again
+		}
+		files = again
 	}
 	return files
 }
@@ -48,7 +66,7 @@ func TestMaintenanceWhileServing(t *testing.T) {
 	m := newMirrorFixture(t)
 	p := m.start(t)
 	m.copyAndCompare(t, p.url(), m.ourPub)
-	files := storedNARs(t, m.cacheDir)
+	files := settledNARs(t, m.cacheDir, 2)
 	if len(files) < 2 {
 		t.Fatalf("%d NARs stored", len(files))
 	}
