@@ -135,6 +135,7 @@ func TestSupersededFileRemoved(t *testing.T) {
 		if r := l.wait(t); r.fileHash == nil || r.fileSize == 0 {
 			t.Fatalf("round %d: Done(%v, %d)", round, r.fileHash, r.fileSize)
 		}
+		waitFillEnded(t, c, b.key) // Done runs before the fill is let go
 		c.dropSuperseded(time.Now())
 		if _, ok := c.storedSize(b.key); !ok {
 			t.Fatal("original removed within its grace period")
@@ -219,4 +220,18 @@ func verifyPath(t *testing.T, path string, spec *FillSpec) (int64, error) {
 	}
 	defer f.Close()
 	return verifyFile(f, f, spec)
+}
+
+// waitFillEnded waits until no download of key is registered.
+func waitFillEnded(t *testing.T, c *Cache, key string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		f := c.fills[key]
+		c.mu.Unlock()
+		if f == nil {
+			return
+		}
+	}
+	t.Fatalf("download of %s still registered after 10s", key)
 }
