@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,7 +48,7 @@ func (a *app) startAdmin(c *disk.Cache) error {
 			a.log.Warn("link the admin socket from the cache dir", "link", link, "err", err)
 		}
 	}
-	srv := &http.Server{Handler: c.AdminHandler(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: adminMux(c), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
 	go func() { _ = srv.Serve(ln) }()
 	a.log.Info("admin socket", "path", path)
@@ -58,6 +59,18 @@ func (a *app) startAdmin(c *disk.Cache) error {
 		return srv.Close()
 	})
 	return nil
+}
+
+// adminMux is the cache's maintenance commands plus Go's profiles under
+// /debug/pprof/: the socket is reachable by root and the server's user
+// only, so a memory or CPU question can be asked of a running server.
+func adminMux(c *disk.Cache) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", c.AdminHandler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // adminSockets are the sockets a maintenance command tries, in order:

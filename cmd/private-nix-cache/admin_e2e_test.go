@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +80,7 @@ func TestMaintenanceWhileServing(t *testing.T) {
 	} else if info, err := os.Stat(target); err != nil || info.Mode().Perm() != 0o600 || info.Mode().Type() != fs.ModeSocket {
 		t.Fatalf("admin socket %s: %v, %v", target, info, err)
 	}
+	assertHeapProfile(t, sock)
 
 	data, err := os.ReadFile(files[0])
 	if err != nil {
@@ -117,5 +122,23 @@ func TestMaintenanceWhileServing(t *testing.T) {
 	}
 	if out, code := runBin(t, "gc", "--cache-dir", m.cacheDir, "--max-size", "0"); code != 0 {
 		t.Fatalf("gc of a stopped server's cache: exit %d\n%s", code, out)
+	}
+}
+
+// assertHeapProfile asks the admin socket for the heap profile.
+func assertHeapProfile(t *testing.T, sock string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	resp, err := client.Get("http://admin/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("heap profile:")) {
+		t.Fatalf("heap profile on the admin socket: %s\n%.200s", resp.Status, body)
 	}
 }
