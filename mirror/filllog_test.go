@@ -35,7 +35,11 @@ func TestFillLogLine(t *testing.T) {
 	e.mirror.log = slog.New(slog.NewTextHandler(&logs, nil))
 	p := e.paths[0]
 	ni := e.narInfo(p)
-	e.ups[0].AddFault(upstreamFaultCorrupt())
+	// Once: three bad transfers in a row (the first GET's retries, when
+	// the check fails before its first byte) exclude the upstream.
+	fault := upstreamFaultCorrupt()
+	fault.Times = 1
+	e.ups[0].AddFault(fault)
 	if resp, _, err := e.get(ni.URL); err == nil && resp.StatusCode == 200 {
 		t.Log("a corrupt NAR answered 200 before the cut")
 	}
