@@ -77,7 +77,10 @@ func finished(n MirrorNAR, sent int64, err error) {
 	}
 }
 
-var narBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+// narBufPool holds the buffers of streamed NARs: 16 KiB, as each read is
+// flushed at once and a thousand clients following cold fills each hold
+// one while they wait for bytes.
+var narBufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // streamNAR sends a NAR as its bytes come, flushing each: the first bytes
 // must not wait in a buffer. It returns the bytes sent and the error that

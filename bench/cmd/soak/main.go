@@ -36,6 +36,9 @@ type settings struct {
 	out       string
 	keep      bool
 	seed      uint64
+
+	serverArgs serverArgs
+	profileDir string
 }
 
 func main() {
@@ -58,6 +61,8 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&cfg.out, "out", "", "folder for soak.json (default: a temp folder)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp folder (server log, cache)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the request mix")
+	fs.Var(&cfg.serverArgs, "server-arg", "extra arguments for the server, e.g. \"--recompress off\" (repeatable)")
+	fs.StringVar(&cfg.profileDir, "heap-profile", "", "folder for the server's heap profile nearest its peak RSS (heap-peak.pb.gz)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -132,6 +137,11 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return 1, err
 	}
 	logf("soak: %d connections for %v against %s, %d upstream paths, faults on", cfg.conns, cfg.duration, base, len(up.items))
+	if cfg.profileDir != "" {
+		pctx, stopProfile := context.WithCancel(ctx)
+		defer stopProfile()
+		go profileAtPeak(pctx, srv, filepath.Join(tmp, "cache", "admin.sock"), cfg.profileDir, logf)
+	}
 	res := load(ctx, cfg, base, up.items, up.hostile)
 	logf("soak: load over, %d requests; waiting for the server to settle", res.Requests)
 
@@ -242,6 +252,7 @@ func startServer(cfg settings, tmp, upstreamURL, publicKey string) (*proc.Proc, 
 	if cfg.maxSize != "" {
 		args = append(args, "--max-size", cfg.maxSize)
 	}
+	args = append(args, cfg.serverArgs...)
 	env := append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(tmp, "xdg-cache"), "XDG_DATA_HOME="+filepath.Join(tmp, "xdg-data"))
 	p, err := proc.Start("private-nix-cache", filepath.Join(tmp, "server.log"), env, cfg.server, args...)
 	if err != nil {
