@@ -190,6 +190,7 @@ let
   // optionalSetting "max-upload-size" cfg.maxUploadSize
   // optionalSetting "min-free" cfg.minFree
   // optionalSetting "scrub-interval" cfg.scrubInterval
+  // optionalSetting "memory-limit" cfg.memoryLimit
   // optionalAttrs (tlsCfg.enable && static) {
     # Read in place, so that a renewal is picked up without a restart.
     tls-cert-file = certFile;
@@ -448,6 +449,18 @@ in
         Free space kept on the file system of `cacheDir`, evicting least
         recently used NARs: a size or a percentage (`"5%"`). null keeps the
         binary's default, 5%; `"0"` keeps none.
+      '';
+    };
+
+    memoryLimit = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "512MiB";
+      description = ''
+        Soft limit of the server's memory (Go's runtime limit): near it the
+        garbage collector runs more often instead of letting the heap grow
+        to twice what is live; nothing fails at it. null keeps the binary's
+        default, 160MiB; `"0"` leaves Go's own behaviour.
       '';
     };
 

@@ -18,6 +18,9 @@ func TestOpsSettings(t *testing.T) {
 	if r, err := c.ScrubRateBytes(); err != nil || r != 20_000_000 || time.Duration(c.ScrubInterval) != 168*time.Hour {
 		t.Errorf("default scrub: %d B/s every %s, %v", r, time.Duration(c.ScrubInterval), err)
 	}
+	if m, err := c.MemoryLimitBytes(); err != nil || m != 160<<20 {
+		t.Errorf("default memory-limit = %d, %v", m, err)
+	}
 	if c.AdminSocketPath() != filepath.Join(c.StateDir, "admin.sock") {
 		t.Errorf("default admin socket %s", c.AdminSocketPath())
 	}
@@ -35,7 +38,7 @@ func TestOpsSettings(t *testing.T) {
 		t.Errorf("flag wins: %v%%", pc)
 	}
 	for _, args := range [][]string{{"--min-free", "150%"}, {"--min-free", "lots"}, {"--scrub-rate", "fast"},
-		{"--scrub-interval", "-1h"}, {"--admin-socket", "admin.sock"}} {
+		{"--scrub-interval", "-1h"}, {"--memory-limit", "much"}, {"--admin-socket", "admin.sock"}} {
 		if _, err := load(t, args...); err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("%v: err = %v", args, err)
 		}

@@ -737,11 +737,13 @@ let
         c = broken {
           services.private-nix-cache.minFree = "20GiB";
           services.private-nix-cache.scrubInterval = "72h";
+          services.private-nix-cache.memoryLimit = "512MiB";
         };
       in
-      expect "minFree and scrubInterval render" (pick [ "min-free" "scrub-interval" ] c.services.private-nix-cache.settings) {
+      expect "minFree, scrubInterval and memoryLimit render" (pick [ "min-free" "scrub-interval" "memory-limit" ] c.services.private-nix-cache.settings) {
         min-free = "20GiB";
         scrub-interval = "72h";
+        memory-limit = "512MiB";
       }
     )
     (expectAssertions "admin socket in the state directory"

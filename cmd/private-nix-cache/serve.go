@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -32,6 +33,9 @@ func serve(args []string, stderr io.Writer) error {
 		return usageErr(err)
 	}
 	log := newLogger(cfg.LogLevel, stderr)
+	if _, err := applyMemoryLimit(cfg, os.Getenv("GOMEMLIMIT"), log); err != nil {
+		return settingErr(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
