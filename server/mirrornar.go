@@ -30,10 +30,17 @@ type finishedNAR interface {
 	Finished(sent int64, err error)
 }
 
-func setNARHeaders(h http.Header) {
+// setNARHeaders sets the type and caching of a mirrored NAR. Only a
+// stored, verified file is immutable (its URL names the NarHash: the
+// bytes never change); a streamed one is checked as it goes and may still
+// be cut at its end, so no cache on the way may keep it.
+func setNARHeaders(h http.Header, verified bool) {
 	h.Set("Content-Type", "application/x-nix-nar")
-	// Mirrored NAR URLs name the NarHash: the bytes never change.
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	if verified {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-store")
+	}
 }
 
 func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {
@@ -46,8 +53,8 @@ func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {
 		return mirrorNARError(ctx, err)
 	}
 	defer n.Close()
-	setNARHeaders(w.Header())
 	if f, ok := n.(storedNAR); ok && f.File() != nil {
+		setNARHeaders(w.Header(), true)
 		setOutcome(w.Header(), outcomeHit)
 		http.ServeContent(w, r, "", n.ModTime(), f.File())
 		if r.Method == http.MethodGet && r.Header.Get("Range") == "" {
@@ -55,6 +62,7 @@ func (s *Server) serveMirrorNAR(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	}
+	setNARHeaders(w.Header(), false)
 	setOutcome(w.Header(), outcomeMiss)
 	if size := n.Size(); size >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
