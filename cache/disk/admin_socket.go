@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/unixhttp"
 )
 
 // AdminLinkName is the link a server with an admin socket keeps in its
@@ -117,12 +119,7 @@ func AdminVerify(ctx context.Context, sock string) (VerifyReport, error) {
 }
 
 func adminCall(ctx context.Context, sock, target string, out any) error {
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
+	client := unixhttp.Client(sock, 0)
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://admin"+target, nil)
 	if err != nil {

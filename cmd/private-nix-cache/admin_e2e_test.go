@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/private-nix-cache/private-nix-cache/internal/unixhttp"
 )
 
 // storedNARs lists the NAR files of a cache directory.
@@ -128,11 +128,7 @@ func TestMaintenanceWhileServing(t *testing.T) {
 // assertHeapProfile asks the admin socket for the heap profile.
 func assertHeapProfile(t *testing.T, sock string) {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
-	resp, err := client.Get("http://admin/debug/pprof/heap?debug=1")
+	resp, err := unixhttp.Client(sock, 10*time.Second).Get("http://admin/debug/pprof/heap?debug=1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/bench/internal/proc"
+	"github.com/private-nix-cache/private-nix-cache/internal/unixhttp"
 )
 
 // serverArgs collects the repeated --server-arg flag.
@@ -25,10 +25,7 @@ func (a *serverArgs) Set(v string) error { *a = append(*a, strings.Fields(v)...)
 // one, as heap-peak.pb.gz in dir: the profile nearest the peak, to see
 // what held the memory. It returns when ctx ends.
 func profileAtPeak(ctx context.Context, srv *proc.Proc, sock, dir string, logf func(string, ...any)) {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
+	client := unixhttp.Client(sock, 10*time.Second)
 	var saved int64
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
