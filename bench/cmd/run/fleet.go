@@ -37,6 +37,7 @@ func (b *bench) fleetPhase(ctx context.Context) error {
 	}
 	pl := newFleetPlace(ctx, b.cfg.fleetNet, b.cfg.quick)
 	defer pl.close()
+	pl.splitCPUs(b.cfg.fleetCPUs == "split")
 	b.logf("fleet: %s", pl.note)
 	b.fleet = &fleetResult{Network: pl.note, NarBytes: fl.NarBytes, Runs: b.cfg.fleetReps,
 		Fixture: fmt.Sprintf("%d store paths, %d files copied from this machine's %s; NAR %.0f MB, xz %.0f MB (as cache.nixos.org serves it), signed by %s",

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -35,6 +37,31 @@ type fleetPlace struct {
 	note   string     // how the network was laid out, for the report
 	client *http.Client
 	port   int // next port inside the namespaces
+	// cpus, when set, pins each role's processes (taskset -c): the
+	// client apart from the upstream and the bastion, so that the
+	// bastion's decoding does not take the client's CPU, as on other
+	// machines.
+	cpus map[string]string
+}
+
+// splitCPUs pins the client to CPU 0 and the others to the rest, when
+// split is asked and there are two CPUs and taskset; the note says so.
+func (pl *fleetPlace) splitCPUs(split bool) {
+	n := runtime.NumCPU()
+	if !split {
+		pl.note += fmt.Sprintf("; all %d CPUs shared by client, bastion and upstream", n)
+		return
+	}
+	if _, err := exec.LookPath("taskset"); err != nil || n < 2 {
+		pl.note += fmt.Sprintf("; CPUs shared (split asked, but %d CPUs, taskset: %v)", n, err)
+		return
+	}
+	rest := "1-" + strconv.Itoa(n-1)
+	if n == 2 {
+		rest = "1"
+	}
+	pl.cpus = map[string]string{roleClient: "0", roleBastion: rest, roleUpstream: rest}
+	pl.note += "; client on CPU 0, bastion and upstream on CPU " + rest
 }
 
 // newFleetPlace lays out the namespaces when mode allows, and says why
@@ -78,13 +105,20 @@ func (pl *fleetPlace) namespace(role string) string {
 	return pl.net.Client
 }
 
-// wrap returns the command line that runs name inside role's namespace.
+// wrap returns the command line that runs name inside role's namespace
+// and on its CPUs; nil when neither applies.
 func (pl *fleetPlace) wrap(role string) nginx.Exec {
-	if pl.net == nil {
+	if pl.net == nil && pl.cpus == nil {
 		return nil
 	}
 	return func(name string, args ...string) (string, []string) {
-		return netns.Command(pl.namespace(role), name, args...)
+		if pl.net != nil {
+			name, args = netns.Command(pl.namespace(role), name, args...)
+		}
+		if cpus := pl.cpus[role]; cpus != "" {
+			name, args = "taskset", append([]string{"-c", cpus, name}, args...)
+		}
+		return name, args
 	}
 }
 

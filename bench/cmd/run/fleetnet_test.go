@@ -29,3 +29,23 @@ func TestFleetPlaceSaysWhenOnLoopback(t *testing.T) {
 		pl.close()
 	}
 }
+
+func TestFleetPlacePinsCPUs(t *testing.T) {
+	pl := newFleetPlace(context.Background(), "loopback", false)
+	defer pl.close()
+	pl.splitCPUs(true)
+	if pl.cpus == nil {
+		t.Skipf("no split: %s", pl.note)
+	}
+	name, args := pl.wrap(roleClient)("nix", "copy")
+	if name != "taskset" || strings.Join(args, " ") != "-c 0 nix copy" {
+		t.Errorf("client: %s %v", name, args)
+	}
+	name, args = pl.wrap(roleBastion)("private-nix-cache", "serve")
+	if name != "taskset" || args[0] != "-c" || args[1] == "0" || args[2] != "private-nix-cache" {
+		t.Errorf("bastion: %s %v", name, args)
+	}
+	if !strings.Contains(pl.note, "client on CPU 0") {
+		t.Errorf("note %q", pl.note)
+	}
+}

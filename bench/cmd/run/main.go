@@ -42,6 +42,7 @@ type settings struct {
 	fleet     fixture.FleetParams
 	fleetReps int
 	fleetNet  string // auto, netns or loopback
+	fleetCPUs string // split or shared
 
 	scaleSizes    []int // narinfos at each step of the scale phase
 	scaleDuration time.Duration
@@ -222,6 +223,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.IntVar(&cfg.fleet.Paths, "fleet-paths", 0, "store paths of the fleet closure (default 48, quick 12)")
 	fs.IntVar(&cfg.fleetReps, "fleet-runs", 0, "runs of the fleet update (default 3, quick 1)")
 	finishScale := cfg.scaleFlags(fs)
+	fs.StringVar(&cfg.fleetCPUs, "fleet-cpus", "shared", "fleet CPUs: split (the client on CPU 0, upstream and bastion on the others, as if on other machines; needs taskset and 2 CPUs) or shared")
 	fs.StringVar(&cfg.fleetNet, "fleet-net", "auto", "fleet network: netns (namespaces, rate limits; needs root), loopback, or auto (netns unless --quick)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -287,6 +289,11 @@ func (cfg *settings) checkChoices(updateDoc string) error {
 	case "auto", "netns", "loopback":
 	default:
 		return fmt.Errorf("--fleet-net: want auto, netns or loopback, got %q", cfg.fleetNet)
+	}
+	switch cfg.fleetCPUs {
+	case "split", "shared":
+	default:
+		return fmt.Errorf("--fleet-cpus: want split or shared, got %q", cfg.fleetCPUs)
 	}
 	return nil
 }
