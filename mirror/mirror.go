@@ -2,8 +2,9 @@
 // cache: narinfo lookups (stored, re-signed, negative entries for misses)
 // and NAR downloads that are stored once and streamed to every client. It
 // decides which upstream to ask and whom to blame; it returns readers and
-// errors and writes no HTTP (the server does), and it stores through the
-// cache alone.
+// errors and writes no HTTP (the server does); it downloads NARs through
+// the fill (package fill) and stores through the cache alone, never a
+// file of it directly.
 package mirror
 
 import (
