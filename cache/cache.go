@@ -3,11 +3,14 @@
 // through a FileWriter that commits atomically, narinfo records and
 // negative entries), the errors that say whom to blame, and what a stored
 // narinfo holds. It knows no backend: cache/disk is one, on a local
-// folder with a bbolt index; cache/cachetest is the suite every backend
-// passes. It may not import a backend, the mirror or the server.
+// folder with a bbolt index, cache/s3 another over a bucket;
+// cache/cachetest is the suite every backend passes. The fill (package
+// fill) downloads NARs into a Store through these interfaces alone. It
+// may not import a backend, the fill, the mirror or the server.
 package cache
 
 import (
+	"context"
 	"errors"
 	"io"
 	"time"
@@ -68,6 +71,25 @@ type Files interface {
 	// WalkFiles calls fn for each committed file, in no particular order,
 	// until fn returns an error, which it returns.
 	WalkFiles(fn func(key string, size int64) error) error
+	// StoredSize returns the size of a committed file, as the store
+	// records it, and whether there is one.
+	StoredSize(key string) (size int64, ok bool)
+	// CannotStore says why a new file of size bytes (0: unknown) would not
+	// be stored now, or "": the store refused writes lately, the file is
+	// over its size limit, or there is no room for it besides what the
+	// incoming files still expect (Incoming).
+	CannotStore(size uint64) (why string)
+	// Incoming tells the store that a file of key is on its way (a
+	// download, whether or not it has a FileWriter yet), until done is
+	// called: the store keeps the narinfos naming key and a superseded
+	// file of key, and counts remaining() bytes as taken when it judges
+	// room. A store without such concerns ignores it.
+	Incoming(key string, remaining func() int64) (done func())
+	// Supersede says a committed file was replaced by a copy in another
+	// compression that new narinfos name: the store may remove it once
+	// nobody read it for a while (cache/disk: Options.SupersededGrace). A
+	// store may ignore it (cache/s3 does: the file stays until deleted).
+	Supersede(key string)
 }
 
 // FileWriter writes one NAR file. Commit makes it visible whole and
@@ -76,7 +98,27 @@ type Files interface {
 type FileWriter interface {
 	io.Writer
 	Commit() error
+	// CommitBatched is Commit that may wait a moment to share the
+	// store's durability work with other commits (cache/disk:
+	// Options.CommitDelay), for a file nobody waits for; once ctx ends it
+	// commits without waiting any longer (a closing fill). A store that
+	// does not batch commits at once.
+	CommitBatched(ctx context.Context) error
 	Cancel()
+	// Follow opens a reader of the file being written, for the readers
+	// that follow a download: ReadAt sees the bytes written so far, and
+	// keeps reading them after Commit, Cancel or a later removal of the
+	// file. It may be called from another goroutine than the writer's. A
+	// store that cannot (cache/s3: the bytes are in upload parts) returns
+	// errors.ErrUnsupported; the fill then streams without storing.
+	Follow() (FileFollower, error)
+}
+
+// FileFollower reads a file being written (FileWriter.Follow). ReadAt
+// past the bytes written so far returns fewer bytes, or io.EOF.
+type FileFollower interface {
+	io.ReaderAt
+	io.Closer
 }
 
 // NarInfos are the narinfo records and negative entries of a Store.

@@ -36,7 +36,7 @@ func TestDiskFullKeepsServing(t *testing.T) {
 		wantStored := len(want) < 1<<20
 		stored := false
 		for deadline := time.Now().Add(5 * time.Second); ; {
-			n, err := e.cache.OpenNAR(context.Background(), key, nil)
+			n, err := e.fill.OpenNAR(context.Background(), key, nil)
 			if stored = err == nil; stored {
 				n.Close()
 			}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
-	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/fill"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream/upstreamtest"
 )
@@ -32,11 +32,11 @@ func randomBytes(seed uint64, n int) []byte {
 
 // patientCache is for tests of throughput, not of stalls: a throttled
 // upstream on a loaded machine may pause for more than a second.
-func patientCache() disk.Options { return disk.Options{StallTimeout: 30 * time.Second} }
+func patientCache() fill.Options { return fill.Options{StallTimeout: 30 * time.Second} }
 
 func TestManyClientsOneDownload(t *testing.T) {
 	const size = 20 << 20
-	e := newEnv(t, envOptions{files: map[string][]byte{"big": randomBytes(1, size)}, compression: "none", cache: patientCache()})
+	e := newEnv(t, envOptions{files: map[string][]byte{"big": randomBytes(1, size)}, compression: "none", fill: patientCache()})
 	p := e.paths[0]
 	want := e.upstreamFile(p)
 	wantSum := sha256.Sum256(want)
@@ -106,7 +106,7 @@ func TestManyClientsOneDownload(t *testing.T) {
 
 func TestSlowClientDoesNotSlowOthers(t *testing.T) {
 	const size = 8 << 20
-	e := newEnv(t, envOptions{files: map[string][]byte{"big": randomBytes(2, size)}, compression: "none", cache: patientCache()})
+	e := newEnv(t, envOptions{files: map[string][]byte{"big": randomBytes(2, size)}, compression: "none", fill: patientCache()})
 	p := e.paths[0]
 	want := e.upstreamFile(p)
 	ni := e.narInfo(p)
@@ -143,7 +143,7 @@ func TestSlowClientDoesNotSlowOthers(t *testing.T) {
 
 func TestClientLeavingDoesNotCancelFill(t *testing.T) {
 	const size = 4 << 20
-	e := newEnv(t, envOptions{files: map[string][]byte{"big": randomBytes(3, size)}, compression: "none", cache: patientCache()})
+	e := newEnv(t, envOptions{files: map[string][]byte{"big": randomBytes(3, size)}, compression: "none", fill: patientCache()})
 	p := e.paths[0]
 	ni := e.narInfo(p)
 	e.ups[0].SetRate(8 << 20)
@@ -255,7 +255,7 @@ func TestNarHashCheckedDespiteLyingFileHash(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			name := strings.TrimPrefix(ni.URL, URLPrefix)
-			if n, err := e.cache.OpenNAR(context.Background(), name, nil); err == nil {
+			if n, err := e.fill.OpenNAR(context.Background(), name, nil); err == nil {
 				n.Close()
 				t.Fatal("corrupt NAR stored")
 			}

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
-	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/fill"
 )
 
 // withFillLog makes each download spec starts log one info line when it
 // ends (Done, the one place every fill ends): the path, the upstream, the
 // bytes fetched (all attempts), the time since the first request, and
 // whether the NAR was stored, only streamed, or failed.
-func (m *Mirror) withFillLog(storePath, key string, spec *disk.FillSpec) *disk.FillSpec {
+func (m *Mirror) withFillLog(storePath, key string, spec *fill.FillSpec) *fill.FillSpec {
 	var (
 		fetched atomic.Int64
 		once    sync.Once

@@ -16,6 +16,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
 	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/fill"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/server"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
@@ -39,6 +40,7 @@ type env struct {
 	paths   []string
 	ups     []*upstreamtest.Server
 	cache   *disk.Cache
+	fill    *fill.Cache
 	mirror  *Mirror
 	srv     *httptest.Server
 	cacheOp disk.Options
@@ -49,6 +51,7 @@ type envOptions struct {
 	compression string // default zstd
 	upstreams   int    // default 1
 	cache       disk.Options
+	fill        fill.Options // StallTimeout: 1s unless set
 	noResign    bool
 	// prepare may edit the upstream cache folder before serving.
 	prepare func(dir string)
@@ -111,18 +114,22 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if copts.Dir == "" {
 		copts.Dir = t.TempDir()
 	}
-	if copts.StallTimeout == 0 {
-		copts.StallTimeout = time.Second
+	fopts := o.fill
+	if fopts.StallTimeout == 0 {
+		fopts.StallTimeout = time.Second
 	}
 	copts.Logger = testLogger(t)
+	fopts.Logger = copts.Logger
 	e.cacheOp = copts
 	e.cache, err = disk.Open(copts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.cache.Close() })
+	e.fill = fill.New(e.cache, fopts)
+	t.Cleanup(func() { e.fill.Close() })
 	e.mirror, err = New(Config{
-		Cache: e.cache, Upstreams: set, Keys: []signature.SecretKey{e.ourKey.Secret},
+		Cache: e.cache, Fill: e.fill, Upstreams: set, Keys: []signature.SecretKey{e.ourKey.Secret},
 		Resign: !o.noResign, Logger: testLogger(t), Recompress: o.recompress,
 	})
 	if err != nil {
@@ -199,7 +206,7 @@ func (e *env) waitStored(key string) {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		n, err := e.cache.OpenNAR(context.Background(), key, nil)
+		n, err := e.fill.OpenNAR(context.Background(), key, nil)
 		if err == nil {
 			n.Close()
 			return
@@ -244,7 +251,7 @@ func upstreamFaultCorrupt() upstreamtest.Fault {
 func (e *env) checkStored(key string, want []byte) {
 	e.t.Helper()
 	e.waitStored(key)
-	n, err := e.cache.OpenNAR(context.Background(), key, nil)
+	n, err := e.fill.OpenNAR(context.Background(), key, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

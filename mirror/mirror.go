@@ -2,8 +2,9 @@
 // cache: narinfo lookups (stored, re-signed, negative entries for misses)
 // and NAR downloads that are stored once and streamed to every client. It
 // decides which upstream to ask and whom to blame; it returns readers and
-// errors and writes no HTTP (the server does), and it stores through the
-// cache alone.
+// errors and writes no HTTP (the server does); it downloads NARs through
+// the fill (package fill) and stores through the cache alone, never a
+// file of it directly.
 package mirror
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/fill"
 	"github.com/private-nix-cache/private-nix-cache/internal/flight"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
@@ -29,6 +31,10 @@ import (
 type Config struct {
 	// Cache stores narinfos and NARs. The Mirror does not close it.
 	Cache *disk.Cache
+	// Fill downloads NARs into Cache (fill.New over it). The Mirror does
+	// not close it. nil: the Mirror makes one with its Logger and
+	// Registerer, and closes it with itself.
+	Fill *fill.Cache
 	// Upstreams are asked for what the cache lacks. nil: only what is
 	// already cached is served.
 	Upstreams *upstream.Set
@@ -58,12 +64,14 @@ const URLPrefix = "nar/mirror/"
 
 // Mirror is safe for concurrent use.
 type Mirror struct {
-	cache  *disk.Cache
-	ups    *upstream.Set
-	byName map[string]*upstream.Upstream
-	keys   []signature.SecretKey
-	log    *slog.Logger
-	m      *metrics
+	cache    *disk.Cache
+	fills    *fill.Cache
+	ownsFill bool // made by New: closed by Close
+	ups      *upstream.Set
+	byName   map[string]*upstream.Upstream
+	keys     []signature.SecretKey
+	log      *slog.Logger
+	m        *metrics
 
 	recompress      string // "" when off
 	recompressLevel int
@@ -90,6 +98,7 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	m := &Mirror{
 		cache:        cfg.Cache,
+		fills:        cfg.Fill,
 		ups:          cfg.Upstreams,
 		byName:       make(map[string]*upstream.Upstream),
 		log:          cfg.Logger,
@@ -114,12 +123,20 @@ func New(cfg Config) (*Mirror, error) {
 			m.byName[u.Name()] = u
 		}
 	}
+	if m.fills == nil {
+		m.fills = fill.New(cfg.Cache, fill.Options{Logger: cfg.Logger, Registerer: cfg.Registerer})
+		m.ownsFill = true
+	}
 	return m, nil
 }
 
-// Close cancels the lookups in progress. It closes neither the Cache nor
-// the upstreams; downloads in progress belong to the Cache.
+// Close cancels the lookups in progress. It closes neither the Cache, nor
+// a Fill it was given, nor the upstreams; downloads in progress belong to
+// the Fill.
 func (m *Mirror) Close() error {
+	if m.ownsFill {
+		m.fills.Close()
+	}
 	m.lookups.Close()
 	m.realisations.fetches.Close()
 	m.extras.fetches.Close()

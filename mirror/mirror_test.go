@@ -256,7 +256,7 @@ func TestFaultsNeverServeWrongBytes(t *testing.T) {
 			} else {
 				time.Sleep(50 * time.Millisecond)
 			}
-			if n, err := e.cache.OpenNAR(context.Background(), key, nil); err == nil {
+			if n, err := e.fill.OpenNAR(context.Background(), key, nil); err == nil {
 				got, _ := io.ReadAll(n.File())
 				n.Close()
 				if !bytes.Equal(got, want) {

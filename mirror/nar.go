@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
-	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/fill"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
 )
@@ -40,7 +40,7 @@ func (m *Mirror) OpenNAR(ctx context.Context, name string, head bool) (cache.NAR
 	if !ok {
 		return nil, fmt.Errorf("nar %q: not a mirror NAR name: %w", name, fs.ErrNotExist)
 	}
-	n, err := m.cache.OpenNAR(ctx, name, nil)
+	n, err := m.fills.OpenNAR(ctx, name, nil)
 	if err == nil {
 		m.reencodeHit(name, hashPart)
 		return m.served(ctx, name, n), nil
@@ -97,7 +97,7 @@ func (m *Mirror) fill(ctx context.Context, name, hashPart string, head bool) (ca
 		if head {
 			return headOf(e, name), nil
 		}
-		n, err := m.cache.OpenNAR(ctx, name, m.fillSpec(e, src, hashPart, name))
+		n, err := m.fills.OpenNAR(ctx, name, m.fillSpec(e, src, hashPart, name))
 		if err != nil {
 			return nil, fmt.Errorf("nar %s: %w", name, err)
 		}
@@ -192,10 +192,10 @@ func (m *Mirror) usable(cached *cache.NarInfoEntry, hashPart string) bool {
 	return src != nil && m.ups != nil && !m.ups.Excluded(src, hashPart)
 }
 
-func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPart, name string) *disk.FillSpec {
+func (m *Mirror) fillSpec(e *cache.NarInfoEntry, src *upstream.Upstream, hashPart, name string) *fill.FillSpec {
 	ni := e.NarInfo
 	url := e.UpstreamURL
-	spec := &disk.FillSpec{
+	spec := &fill.FillSpec{
 		Compression: ni.Compression,
 		FileHash:    ni.FileHash,
 		FileSize:    ni.FileSize,
@@ -240,13 +240,13 @@ func upstreamLacks(err error) bool {
 // servedNAR is a NAR handed to the server, which tells how the response
 // went (Finished).
 type servedNAR struct {
-	*disk.NAR
+	*fill.NAR
 	m    *Mirror
 	ctx  context.Context
 	name string
 }
 
-func (m *Mirror) served(ctx context.Context, name string, n *disk.NAR) *servedNAR {
+func (m *Mirror) served(ctx context.Context, name string, n *fill.NAR) *servedNAR {
 	return &servedNAR{NAR: n, m: m, ctx: ctx, name: name}
 }
 

@@ -4,7 +4,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
-	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/fill"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -18,14 +18,14 @@ import (
 // while the file is kept and fetched from the upstream again after.
 
 // setReencode sets what spec, the fill of file name of entry e, re-encodes.
-func (m *Mirror) setReencode(spec *disk.FillSpec, e *cache.NarInfoEntry, name string) {
+func (m *Mirror) setReencode(spec *fill.FillSpec, e *cache.NarInfoEntry, name string) {
 	if name != e.Key {
 		// The upstream's file for an old narinfo: as the upstream has it,
 		// checked by NarHash alone (its FileHash is not kept). The copy
 		// exists, so it is only marked superseded again.
 		_, _, compression, _ := narinfo.ParseNarFileKey(name)
 		spec.Compression, spec.FileHash, spec.FileSize = compression, nil, 0
-		spec.Reencode = &disk.Reencode{Key: e.Key, Compression: e.NarInfo.Compression}
+		spec.Reencode = &fill.Reencode{Key: e.Key, Compression: e.NarInfo.Compression}
 		return
 	}
 	ni := e.NarInfo
@@ -36,7 +36,7 @@ func (m *Mirror) setReencode(spec *disk.FillSpec, e *cache.NarInfoEntry, name st
 	if err != nil {
 		return
 	}
-	spec.Reencode = &disk.Reencode{Key: key, Compression: m.recompress, Level: m.recompressLevel,
+	spec.Reencode = &fill.Reencode{Key: key, Compression: m.recompress, Level: m.recompressLevel,
 		Done: func(fileHash *nixhash.Hash, fileSize uint64) { m.reencoded(e, key, fileHash, fileSize) }}
 }
 
@@ -71,10 +71,10 @@ func (m *Mirror) reencodeHit(name, hashPart string) {
 		return
 	}
 	ni := e.NarInfo
-	spec := &disk.FillSpec{Compression: ni.Compression, FileHash: ni.FileHash, FileSize: ni.FileSize,
+	spec := &fill.FillSpec{Compression: ni.Compression, FileHash: ni.FileHash, FileSize: ni.FileSize,
 		NarHash: ni.NarHash, NarSize: ni.NarSize}
 	m.setReencode(spec, e, name)
 	if spec.Reencode != nil {
-		m.cache.ReencodeStored(name, spec)
+		m.fills.ReencodeStored(name, spec)
 	}
 }

@@ -45,7 +45,7 @@ func TestNARResumedAfterUpstreamCut(t *testing.T) {
 			}
 			key := strings.TrimPrefix(ni.URL, URLPrefix)
 			if tt.maxSize > 0 {
-				if n, err := e.cache.OpenNAR(context.Background(), key, nil); err == nil {
+				if n, err := e.fill.OpenNAR(context.Background(), key, nil); err == nil {
 					n.Close()
 					t.Fatal("NAR larger than the cache stored")
 				}
@@ -103,7 +103,7 @@ func TestNARResumeFailures(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			if n, err := e.cache.OpenNAR(context.Background(), key, nil); err == nil {
+			if n, err := e.fill.OpenNAR(context.Background(), key, nil); err == nil {
 				n.Close()
 				t.Fatal("NAR stored")
 			}

@@ -96,7 +96,7 @@ func TestRewrittenFileHashNeverServed(t *testing.T) {
 			if got := e.ups[0].Requests("/nar/"); got != before {
 				t.Errorf("excluded upstream asked %d more times", got-before)
 			}
-			if n, err := e.cache.OpenNAR(t.Context(), strings.TrimPrefix(ni.URL, URLPrefix), nil); err == nil {
+			if n, err := e.fill.OpenNAR(t.Context(), strings.TrimPrefix(ni.URL, URLPrefix), nil); err == nil {
 				n.Close()
 				t.Fatal("another NAR stored under this one's name")
 			}

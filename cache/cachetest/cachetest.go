@@ -37,6 +37,9 @@ func Run(t *testing.T, open Open) {
 		{"ReopenKeepsCommitted", testReopen},
 		{"NarInfos", testNarInfos},
 		{"NegativeEntries", testNegative},
+		{"StoredSize", testStoredSize},
+		{"RoomAndIncoming", testRoomAndIncoming},
+		{"FollowAWriter", testFollow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, &suite{open: open, dir: t.TempDir()})

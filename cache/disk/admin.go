@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/internal/narcheck"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -125,14 +126,14 @@ func (c *Cache) fileSnapshot() []fileRef {
 // storedSpec is what a stored file is checked against: the narinfo that
 // names it (pending or in the index), else the NarHash its name carries;
 // nil when nothing can check it. It records no access.
-func (c *Cache) storedSpec(key string) *FillSpec {
+func (c *Cache) storedSpec(key string) *narcheck.Spec {
 	hashPart, narHash, comp, ok := narinfo.ParseNarFileKey(key)
-	var spec *FillSpec
+	var spec *narcheck.Spec
 	if ok {
-		spec = &FillSpec{Compression: comp, NarHash: narHash}
+		spec = &narcheck.Spec{Compression: comp, NarHash: narHash}
 		if ni := c.storedNarInfo(hashPart); ni != nil && ni.Key == key {
 			n := ni.NarInfo
-			spec = &FillSpec{Compression: n.Compression, FileHash: n.FileHash,
+			spec = &narcheck.Spec{Compression: n.Compression, FileHash: n.FileHash,
 				FileSize: n.FileSize, NarHash: n.NarHash, NarSize: n.NarSize}
 		}
 	}
@@ -168,7 +169,7 @@ func (c *Cache) storedNarInfo(hashPart string) *cache.NarInfoEntry {
 // through wrap when set (the scrub's pacing), and removes it with the
 // narinfos that name it when it does not match (cache.ErrVerify), if the
 // file in place is still the one read. It returns the bytes read.
-func (c *Cache) checkStored(key string, spec *FillSpec, wrap func(io.Reader) io.Reader) (int64, error) {
+func (c *Cache) checkStored(key string, spec *narcheck.Spec, wrap func(io.Reader) io.Reader) (int64, error) {
 	f, err := os.Open(c.narPath(key))
 	if err != nil {
 		return 0, err
@@ -178,7 +179,7 @@ func (c *Cache) checkStored(key string, spec *FillSpec, wrap func(io.Reader) io.
 	if wrap != nil {
 		r = &wrappedSeeker{Reader: wrap(f), f: f}
 	}
-	n, err := verifyFile(f, r, spec)
+	n, err := narcheck.VerifyFile(f, r, spec)
 	if !errors.Is(err, cache.ErrVerify) {
 		return n, err
 	}
@@ -200,36 +201,3 @@ type wrappedSeeker struct {
 }
 
 func (w *wrappedSeeker) Seek(off int64, whence int) (int64, error) { return w.f.Seek(off, whence) }
-
-// verifyFile checks one stored file, read from r (f, or a wrapper of it),
-// and returns the bytes read.
-func verifyFile(f *os.File, r io.ReadSeeker, spec *FillSpec) (int64, error) {
-	info, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if spec.FileSize != 0 && uint64(info.Size()) != spec.FileSize {
-		return 0, fmt.Errorf("%w: FileSize is %d, file has %d bytes", cache.ErrVerify, spec.FileSize, info.Size())
-	}
-	if spec.FileHash != nil {
-		h, err := newHash(spec.FileHash)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := io.Copy(h, r); err != nil {
-			return 0, err
-		}
-		if err := checkDigest("FileHash", spec.FileHash, h.Sum(nil)); err != nil {
-			return info.Size(), err
-		}
-		if _, err := r.Seek(0, io.SeekStart); err != nil {
-			return 0, err
-		}
-	}
-	if narinfo.CanDecode(spec.Compression) && spec.NarHash != nil {
-		if err := verifyNar(spec, r); err != nil {
-			return info.Size(), err
-		}
-	}
-	return info.Size(), nil
-}

@@ -1,9 +1,12 @@
 // Package disk is the cache.Store on a local folder: verified NAR files
 // in a sharded folder tree, a bbolt index of narinfos, NAR files and
 // negative entries, eviction down to a size limit, sweeps and the offline
-// GC and Verify. It also holds, for now, the fill machinery that downloads
-// each NAR once, whatever the number of clients asking for it, while they
-// follow the download.
+// GC and Verify, the background scrub, the free-space floor, the admin
+// socket, and the removal of superseded files (Supersede). It stores what
+// it is given and checks no download: the fill (package fill) downloads,
+// checks and commits NAR files through the cache.Store it implements.
+// It may not import the fill, the mirror or the server; the re-hashing of
+// Verify and the scrub is internal/narcheck's.
 package disk
 
 import (
@@ -38,14 +41,9 @@ type Options struct {
 
 	// LockTimeout is how long Open waits for the index lock. Zero means 1s.
 	LockTimeout time.Duration
-	// FillTimeout bounds one whole upstream download. Zero means 1 hour.
-	FillTimeout time.Duration
-	// StallTimeout ends an upstream request that makes no progress for
-	// that long, including the wait for the first byte; the download then
-	// resumes, a few times at most. Zero means 30s.
-	StallTimeout time.Duration
-	// DiskRetry is how long the cache streams without storing after the
-	// disk refused a write, before it tries again. Zero means 30s.
+	// DiskRetry is how long CannotStore says the disk refused a write,
+	// after it did, before new files are tried again (the fill streams
+	// without storing meanwhile). Zero means 30s.
 	DiskRetry time.Duration
 	// CommitDelay is how long verified NAR files and index changes gather
 	// before they are made durable in one batch. Clients never wait for
@@ -75,9 +73,14 @@ type Options struct {
 	MinFreeBytes   int64
 	MinFreePercent float64
 	// SupersededGrace is how long a NAR file replaced by a re-encoded copy
-	// (FillSpec.Reencode) is kept unread before it is removed, for clients
-	// that still hold a narinfo naming it. Zero means 1 hour.
+	// (Supersede) is kept unread before it is removed, for clients that
+	// still hold a narinfo naming it. Zero means 1 hour.
 	SupersededGrace time.Duration
+
+	// testHookNarInfoRead, set only by tests, runs between reading a
+	// narinfo from the pending changes or the index and keeping it in the
+	// LRU.
+	testHookNarInfoRead func(hashPart string)
 }
 
 func (o *Options) setDefaults() {
@@ -89,12 +92,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.LockTimeout == 0 {
 		o.LockTimeout = time.Second
-	}
-	if o.FillTimeout == 0 {
-		o.FillTimeout = time.Hour
-	}
-	if o.StallTimeout == 0 {
-		o.StallTimeout = 30 * time.Second
 	}
 	if o.DiskRetry == 0 {
 		o.DiskRetry = 30 * time.Second
@@ -131,23 +128,20 @@ type Cache struct {
 	narDir string
 	tmpDir string
 
-	ctx    context.Context // cancelled by Close; parent of every fill
+	ctx    context.Context // cancelled by Close; parent of the upkeep
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // fills and the flusher
+	wg     sync.WaitGroup // the flusher, the scrub and the free-space floor
 
-	hot     *hotNarInfos
-	pending *pendingIndex // index changes not yet written
-	checks  *checkSlots   // NarHash checks decompressing at once
+	hot      *hotNarInfos
+	pending  *pendingIndex  // index changes not yet written
+	incoming *incomingFiles // files on their way (Incoming)
 
 	mu         sync.Mutex
 	files      map[string]*fileEntry // committed NAR files by key
 	total      int64                 // bytes of committed NAR files
-	fills      map[string]*fill      // downloads in progress by key
-	memBytes   int64                 // buffers of downloads into memory
 	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
 	touchedNI  map[string]int64      // hash part → last access not yet in the index
-	superseded map[string]int64      // key → when a re-encoded copy replaced it (reencode.go)
-	reencoding map[string]bool       // copies of stored files being made (ReencodeStored)
+	superseded map[string]int64      // key → when a re-encoded copy replaced it (superseded.go)
 	closed     bool
 
 	sweep narInfoSweep
@@ -177,13 +171,11 @@ func Open(opts Options) (*Cache, error) {
 		tmpDir:     filepath.Join(opts.Dir, "tmp"),
 		hot:        newHotNarInfos(opts.HotNarInfos, opts.HotNarInfoBytes),
 		pending:    newPendingIndex(),
+		incoming:   newIncomingFiles(),
 		files:      make(map[string]*fileEntry),
-		fills:      make(map[string]*fill),
-		checks:     newCheckSlots(),
 		touchedNar: make(map[string]int64),
 		touchedNI:  make(map[string]int64),
 		superseded: make(map[string]int64),
-		reencoding: make(map[string]bool),
 	}
 	for _, d := range []string{opts.Dir, c.narDir, c.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -219,7 +211,7 @@ func Open(opts Options) (*Cache, error) {
 	return c, nil
 }
 
-// Close cancels the downloads in progress, writes pending index changes and
+// Close stops the upkeep, writes pending index changes and
 // last-access times, and closes the index. Files already handed out stay readable.
 func (c *Cache) Close() error {
 	c.mu.Lock()

@@ -18,22 +18,22 @@ import (
 
 // commitReq is one Writer waiting for its commit.
 type commitReq struct {
-	w       *Writer
-	renamed func(final string) // called once the file is in place; may be nil
-	result  chan error         // buffered(1)
-	final   string
-	err     error
+	w      *Writer
+	result chan error // buffered(1)
+	final  string
+	err    error
 }
 
-// commit is Commit, calling renamed (when not nil) with the final path as
-// soon as the file is there, before its folder is synced. Unless urgent,
-// it waits for the next batch (Options.CommitDelay).
-func (w *Writer) commit(urgent bool, renamed func(final string)) error {
+// commit is Commit. Unless urgent, it waits for the next batch
+// (Options.CommitDelay), or until hurry is closed (nil: never), whichever
+// comes first. Followers (Follow) open the file under its final name as
+// soon as it is there, before its folder is synced.
+func (w *Writer) commit(urgent bool, hurry <-chan struct{}) error {
 	if w.closed {
 		return errors.New("commit: writer already closed")
 	}
 	w.closed = true
-	r := &commitReq{w: w, renamed: renamed, result: make(chan error, 1)}
+	r := &commitReq{w: w, result: make(chan error, 1)}
 	p := w.c.pending
 	p.mu.Lock()
 	if p.closed {
@@ -50,6 +50,12 @@ func (w *Writer) commit(urgent bool, renamed func(final string)) error {
 	} else {
 		p.signal()
 	}
+	select {
+	case err := <-r.result:
+		return err
+	case <-hurry:
+	}
+	p.signalUrgent()
 	return <-r.result
 }
 
@@ -109,12 +115,9 @@ func (c *Cache) renameCommits(reqs []*commitReq) map[string]error {
 			c.failCommit(r, "mkdir", err)
 			continue
 		}
-		if err := os.Rename(r.w.tmp, r.final); err != nil {
+		if err := r.w.moveTo(r.final); err != nil {
 			c.failCommit(r, "rename", err)
 			continue
-		}
-		if r.renamed != nil {
-			r.renamed(r.final)
 		}
 	}
 	for dir, err := range dirs {
@@ -160,4 +163,15 @@ func (c *Cache) recordCommits(reqs []*commitReq, dirs map[string]error) {
 			r.err = fmt.Errorf("commit %s: index: %w: %w", w.key, cache.ErrStorage, err)
 		}
 	}
+}
+
+// moveTo renames the temp file to final, where followers open it from then.
+func (w *Writer) moveTo(final string) error {
+	w.pathMu.Lock()
+	defer w.pathMu.Unlock()
+	if err := os.Rename(w.tmp, final); err != nil {
+		return err
+	}
+	w.path = final
+	return nil
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// diskState remembers that the disk refused a write, so that downloads are
-// streamed without storing until DiskRetry has passed.
+// diskState remembers that the disk refused a write, so that CannotStore
+// says so until DiskRetry has passed.
 type diskState struct {
 	mu       sync.Mutex
 	bad      bool
@@ -60,19 +60,28 @@ func (c *Cache) diskRecovered() {
 }
 
 // roomFor reports whether size more bytes fit on the cache filesystem,
-// counting what the downloads in progress still have to write. Unknown
-// free space counts as room.
+// counting what the incoming files still have to write. Unknown free
+// space counts as room.
 func (c *Cache) roomFor(size int64) bool {
 	free, ok := freeBytes(c.tmpDir)
 	if !ok {
 		return true
 	}
-	c.mu.Lock()
-	var pending int64
-	for _, f := range c.fills {
-		pending += f.remaining()
-	}
-	c.mu.Unlock()
+	pending := c.incoming.remaining()
 	const margin = 64 << 10 // room for the index to grow
 	return free >= size+pending+margin
+}
+
+// CannotStore says why a new file of size bytes (0: unknown) would not be
+// stored now, or "".
+func (c *Cache) CannotStore(size uint64) string {
+	switch {
+	case !c.diskUsable():
+		return "cache disk refused recent writes"
+	case c.opts.MaxSize > 0 && size > uint64(c.opts.MaxSize):
+		return "larger than the cache size limit"
+	case size > 0 && !c.roomFor(int64(size)):
+		return "not enough free disk space"
+	}
+	return ""
 }

@@ -1,11 +1,13 @@
 package disk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
@@ -52,6 +54,9 @@ type Writer struct {
 	n         int64
 	committed bool
 	closed    bool
+
+	pathMu sync.Mutex // held while the file is opened or moved
+	path   string     // tmp, then the committed file once moved
 }
 
 // Create starts writing the NAR file key. Errors wrap cache.ErrStorage.
@@ -64,7 +69,7 @@ func (c *Cache) Create(key string) (*Writer, error) {
 		c.diskFailed(err)
 		return nil, fmt.Errorf("create temp file for %s: %w: %w", key, cache.ErrStorage, err)
 	}
-	return &Writer{c: c, key: key, f: f, tmp: f.Name()}, nil
+	return &Writer{c: c, key: key, f: f, tmp: f.Name(), path: f.Name()}, nil
 }
 
 func (w *Writer) Write(p []byte) (int, error) {
@@ -82,6 +87,23 @@ func (w *Writer) Write(p []byte) (int, error) {
 // batch at a time in the cache's disk goroutine (see commit.go); this one
 // does not wait for more to gather.
 func (w *Writer) Commit() error { return w.commit(true, nil) }
+
+// CommitBatched is Commit waiting for the next batch (Options.CommitDelay),
+// or until ctx ends.
+func (w *Writer) CommitBatched(ctx context.Context) error { return w.commit(false, ctx.Done()) }
+
+// Follow opens the file being written, under its name of the moment (the
+// temp file, or the committed file once moved): its own descriptor, which
+// keeps reading the file whatever happens to it after.
+func (w *Writer) Follow() (cache.FileFollower, error) {
+	w.pathMu.Lock()
+	defer w.pathMu.Unlock()
+	f, err := os.Open(w.path)
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: %w: %w", w.key, cache.ErrStorage, err)
+	}
+	return f, nil
+}
 
 // Cancel drops the temp file unless committed. It may be called many times.
 func (w *Writer) Cancel() {

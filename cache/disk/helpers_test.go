@@ -3,25 +3,21 @@ package disk
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 	"github.com/nix-community/go-nix/pkg/nixhash"
 	"github.com/ulikunitz/xz"
 
+	"github.com/private-nix-cache/private-nix-cache/internal/narcheck"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -60,7 +56,7 @@ type blob struct {
 	key  string
 	file []byte // compressed, as stored
 	nar  []byte // decompressed
-	spec FillSpec
+	spec narcheck.Spec
 }
 
 func compress(t testing.TB, compression string, data []byte) []byte {
@@ -101,183 +97,16 @@ func makeBlob(t testing.TB, n int, compression string, fileHash bool) *blob {
 	seq := blobSeq.Add(1)
 	nar := randomBytes(seq, n)
 	file := compress(t, compression, nar)
-	storeHash := nixbase32.EncodeToString(randomBytes(seq+1000, 20))
-	key, err := narinfo.NarFileKey(storeHash, sha(nar), compression)
+	hashPart := nixbase32.EncodeToString(randomBytes(seq+1000, 20))
+	key, err := narinfo.NarFileKey(hashPart, sha(nar), compression)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &blob{key: key, file: file, nar: nar, spec: FillSpec{
+	b := &blob{key: key, file: file, nar: nar, spec: narcheck.Spec{
 		Compression: compression, NarHash: sha(nar), NarSize: uint64(len(nar)),
 	}}
 	if fileHash {
 		b.spec.FileHash, b.spec.FileSize = sha(file), uint64(len(file))
-	}
-	return b
-}
-
-// fakeSource serves one body per Fetch with optional pacing and faults.
-// Fetch honours the offset, as a 206 would; fault positions count from
-// the start of the file.
-type fakeSource struct {
-	data      []byte
-	chunk     int           // bytes per Read; 0 = all
-	delay     time.Duration // before each chunk
-	firstWait time.Duration // before answering
-	length    int64         // announced for the whole file; 0 = len(data), -1 unknown
-	err       error         // returned by Fetch
-	resumeErr error         // returned by Fetch from an offset > 0
-	resumeLen int64         // announced by Fetch from an offset > 0; 0: the rest
-	cutAt     int           // >0: the body fails after that many bytes
-	stallAt   int           // >0: the body blocks (until ctx ends) after that many bytes
-	endAt     int           // >0: the body ends (io.EOF) after that many bytes
-	faulty    int           // fetches that cutAt, stallAt and endAt hit; 0: all
-
-	calls   atomic.Int32
-	sent    atomic.Int64
-	mu      sync.Mutex
-	offsets []int64 // asked for, in order
-}
-
-func (s *fakeSource) fetch(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
-	call := int(s.calls.Add(1))
-	s.mu.Lock()
-	s.offsets = append(s.offsets, offset)
-	s.mu.Unlock()
-	if s.firstWait > 0 {
-		select {
-		case <-time.After(s.firstWait):
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
-	}
-	if s.err != nil {
-		return nil, 0, s.err
-	}
-	if s.resumeErr != nil && offset > 0 {
-		return nil, 0, s.resumeErr
-	}
-	n := s.length
-	if n == 0 {
-		n = int64(len(s.data))
-	}
-	if n > 0 {
-		n -= offset
-	}
-	if offset > 0 && s.resumeLen != 0 {
-		n = s.resumeLen
-	}
-	return &fakeBody{s: s, ctx: ctx, pos: int(offset), faulty: s.faulty == 0 || call <= s.faulty}, n, nil
-}
-
-// clone returns a source with s's data, pacing and faults, and none of
-// its counts.
-func (s *fakeSource) clone() *fakeSource {
-	return &fakeSource{data: s.data, chunk: s.chunk, delay: s.delay, firstWait: s.firstWait,
-		length: s.length, err: s.err, resumeErr: s.resumeErr, resumeLen: s.resumeLen,
-		cutAt: s.cutAt, stallAt: s.stallAt, endAt: s.endAt, faulty: s.faulty}
-}
-
-// fetched returns the offsets asked for so far.
-func (s *fakeSource) fetched() []int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]int64(nil), s.offsets...)
-}
-
-type fakeBody struct {
-	s      *fakeSource
-	ctx    context.Context
-	pos    int
-	faulty bool // the faults hit this body
-}
-
-func (b *fakeBody) Read(p []byte) (int, error) {
-	s := b.s
-	cutAt, stallAt, endAt := s.cutAt, s.stallAt, s.endAt
-	if !b.faulty {
-		cutAt, stallAt, endAt = 0, 0, 0
-	}
-	if b.pos >= len(s.data) || (endAt > 0 && b.pos >= endAt) {
-		return 0, io.EOF
-	}
-	if cutAt > 0 && b.pos >= cutAt {
-		return 0, errors.New("connection reset by fake")
-	}
-	if stallAt > 0 && b.pos >= stallAt {
-		<-b.ctx.Done()
-		return 0, b.ctx.Err()
-	}
-	if s.delay > 0 {
-		select {
-		case <-time.After(s.delay):
-		case <-b.ctx.Done():
-			return 0, b.ctx.Err()
-		}
-	}
-	n := len(p)
-	if s.chunk > 0 && n > s.chunk {
-		n = s.chunk
-	}
-	for _, at := range []int{cutAt, stallAt, endAt} {
-		if at > 0 && b.pos+n > at {
-			n = at - b.pos
-		}
-	}
-	n = copy(p[:n], s.data[b.pos:])
-	b.pos += n
-	s.sent.Add(int64(n))
-	return n, nil
-}
-
-func (b *fakeBody) Close() error { return nil }
-
-// specFor returns a copy of b's spec fetching from src, with a Done that
-// records the results.
-func specFor(b *blob, src *fakeSource) (*FillSpec, *doneLog) {
-	spec := b.spec
-	spec.Fetch = src.fetch
-	d := &doneLog{ch: make(chan error, 10)}
-	spec.Done = d.done
-	return &spec, d
-}
-
-type doneLog struct {
-	mu   sync.Mutex
-	errs []error
-	ch   chan error
-}
-
-func (d *doneLog) done(err error) {
-	d.mu.Lock()
-	d.errs = append(d.errs, err)
-	d.mu.Unlock()
-	d.ch <- err
-}
-
-func (d *doneLog) wait(t testing.TB) error {
-	t.Helper()
-	select {
-	case err := <-d.ch:
-		return err
-	case <-time.After(20 * time.Second):
-		t.Fatal("download did not finish")
-		return nil
-	}
-}
-
-func readAllNAR(t testing.TB, n *NAR) ([]byte, error) {
-	t.Helper()
-	if err := n.Wait(); err != nil {
-		return nil, err
-	}
-	return io.ReadAll(n)
-}
-
-func mustRead(t testing.TB, n *NAR) []byte {
-	t.Helper()
-	b, err := readAllNAR(t, n)
-	if err != nil {
-		t.Fatal(err)
 	}
 	return b
 }
@@ -312,43 +141,17 @@ func commitBytes(t testing.TB, c *Cache, key string, data []byte) {
 
 func keyN(i int) string { return fmt.Sprintf("k%04d-test.nar", i) }
 
-const errnoENOSPC = syscall.ENOSPC
+// hit is a committed file opened for a test, as OpenFile gives it.
+type hit struct{ *storedFile }
 
-// readConcurrently has readers open and read the NAR of b at once, each
-// after its delay (nil: none), and checks that every one got the file and
-// that the upstream was asked once.
-func readConcurrently(t *testing.T, c *Cache, b *blob, spec *FillSpec, done *doneLog, src *fakeSource, readers int, delay func(int) time.Duration) {
-	t.Helper()
-	var wg sync.WaitGroup
-	results := make([][]byte, readers)
-	errs := make([]error, readers)
-	for i := range readers {
-		wg.Go(func() {
-			if delay != nil {
-				time.Sleep(delay(i))
-			}
-			n, err := c.OpenNAR(context.Background(), b.key, spec)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer n.Close()
-			results[i], errs[i] = readAllNAR(t, n)
-		})
+// Hit is true: only committed files are opened.
+func (hit) Hit() bool { return true }
+
+// openHit opens the committed file key (fs.ErrNotExist when there is none).
+func openHit(c *Cache, key string) (*hit, error) {
+	r, err := c.OpenFile(key)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	if err := done.wait(t); err != nil {
-		t.Fatal(err)
-	}
-	for i := range readers {
-		if errs[i] != nil {
-			t.Fatalf("reader %d: %v", i, errs[i])
-		}
-		if !bytes.Equal(results[i], b.file) {
-			t.Fatalf("reader %d got %d bytes, not the file", i, len(results[i]))
-		}
-	}
-	if got := src.calls.Load(); got != 1 {
-		t.Fatalf("upstream fetched %d times, want 1", got)
-	}
+	return &hit{r.(*storedFile)}, nil
 }

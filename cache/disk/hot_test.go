@@ -47,8 +47,8 @@ func TestNarInfoReadThroughNotStale(t *testing.T) {
 			}
 			newer := old.Clone()
 			newer.Deriver = "newer.drv"
-			testHookNarInfoRead = func(string) {
-				testHookNarInfoRead = nil // once; the hook runs in this goroutine
+			c.opts.testHookNarInfoRead = func(string) {
+				c.opts.testHookNarInfoRead = nil // once; the hook runs in this goroutine
 				var err error
 				switch tt.change {
 				case "put":
@@ -64,12 +64,12 @@ func TestNarInfoReadThroughNotStale(t *testing.T) {
 					t.Error(err)
 				}
 			}
-			t.Cleanup(func() { testHookNarInfoRead = nil })
+			t.Cleanup(func() { c.opts.testHookNarInfoRead = nil })
 			// This read began before the change: it may return the old one.
 			if e, err := c.NarInfo(hp); err != nil || e.Upstream != "old" {
 				t.Fatalf("read during the change: %v, %v", e, err)
 			}
-			if testHookNarInfoRead != nil {
+			if c.opts.testHookNarInfoRead != nil {
 				t.Fatal("the hook did not run")
 			}
 			// Every later read sees the change.

@@ -32,8 +32,8 @@ func (c *Cache) NarInfo(hashPart string) (*cache.NarInfoEntry, error) {
 			c.m.narInfoMisses.Inc()
 			return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
 		}
-		if testHookNarInfoRead != nil {
-			testHookNarInfoRead(hashPart)
+		if c.opts.testHookNarInfoRead != nil {
+			c.opts.testHookNarInfoRead(hashPart)
 		}
 		c.hot.fill(hashPart, m.narInfo, gen)
 		c.m.narInfoHits.Inc()
@@ -61,18 +61,14 @@ func (c *Cache) NarInfo(hashPart string) (*cache.NarInfoEntry, error) {
 	}
 	e = &cache.NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream,
 		UpstreamURL: rec.UpstreamURL, UpstreamKey: rec.UpstreamKey}
-	if testHookNarInfoRead != nil {
-		testHookNarInfoRead(hashPart)
+	if c.opts.testHookNarInfoRead != nil {
+		c.opts.testHookNarInfoRead(hashPart)
 	}
 	c.hot.fill(hashPart, e, gen)
 	c.touchNarInfo(hashPart, now)
 	c.m.narInfoHits.Inc()
 	return e, nil
 }
-
-// testHookNarInfoRead, set only by tests, runs between reading a narinfo
-// from the pending changes or the index and keeping it in the LRU.
-var testHookNarInfoRead func(hashPart string)
 
 func (c *Cache) touchNarInfo(hashPart string, now int64) {
 	c.mu.Lock()

@@ -2,7 +2,6 @@ package disk
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -46,7 +45,6 @@ func TestNarKeyRoundTrip(t *testing.T) {
 
 func TestWriterCommitAndCancel(t *testing.T) {
 	c := openTest(t, Options{})
-	ctx := context.Background()
 
 	w, err := c.Create("abc-cancel.nar")
 	if err != nil {
@@ -56,7 +54,7 @@ func TestWriterCommitAndCancel(t *testing.T) {
 	if got := tmpFiles(t, c); len(got) != 1 {
 		t.Fatalf("temp files while writing = %v, want one", got)
 	}
-	if _, err := c.OpenNAR(ctx, "abc-cancel.nar", nil); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := openHit(c, "abc-cancel.nar"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("uncommitted file visible: %v", err)
 	}
 	w.Cancel()
@@ -69,7 +67,7 @@ func TestWriterCommitAndCancel(t *testing.T) {
 	if got := tmpFiles(t, c); len(got) != 0 {
 		t.Fatalf("temp files after Commit = %v", got)
 	}
-	n, err := c.OpenNAR(ctx, "abc-commit.nar", nil)
+	n, err := openHit(c, "abc-commit.nar")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +118,7 @@ func TestReconcileAtOpen(t *testing.T) {
 		t.Errorf("file of the wrong size kept: %v", err)
 	}
 	for key, want := range map[string]bool{"aa-kept.nar": true, "bb-lost.nar": false, "cc-resized.nar": false, "ee-orphan.nar": false} {
-		n, err := c.OpenNAR(context.Background(), key, nil)
+		n, err := openHit(c, key)
 		if got := err == nil; got != want {
 			t.Errorf("%s present = %v, want %v (%v)", key, got, want, err)
 		}
@@ -142,13 +140,12 @@ func TestReconcileAtOpen(t *testing.T) {
 func TestEvictionLRU(t *testing.T) {
 	// Files of 950 bytes: evicting one leaves 95% of 3000 (and of 2000).
 	c := openTest(t, Options{MaxSize: 3000})
-	ctx := context.Background()
 	for i := range 3 {
 		commitBytes(t, c, keyN(i), make([]byte, 950))
 		time.Sleep(2 * time.Millisecond) // distinct access times
 	}
 	// Touch the oldest: now k0001 is the least recently used.
-	n, err := c.OpenNAR(ctx, keyN(0), nil)
+	n, err := openHit(c, keyN(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +180,7 @@ func TestReaderSurvivesEviction(t *testing.T) {
 	c := openTest(t, Options{})
 	data := randomBytes(7, 1<<20)
 	commitBytes(t, c, "ab-big.nar", data)
-	n, err := c.OpenNAR(context.Background(), "ab-big.nar", nil)
+	n, err := openHit(c, "ab-big.nar")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func (c *Cache) stillInactive(old []sweepCandidate, cutoff int64) []sweepCandida
 	defer c.mu.Unlock()
 	inactive := old[:0]
 	for _, o := range old {
-		if c.files[o.key] != nil || c.fills[o.key] != nil {
+		if c.files[o.key] != nil || c.incoming.has(o.key) {
 			continue
 		}
 		if at, ok := c.touchedNI[string(o.hashPart)]; ok && at >= cutoff {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/config"
+	"github.com/private-nix-cache/private-nix-cache/fill"
 	"github.com/private-nix-cache/private-nix-cache/mirror"
 	"github.com/private-nix-cache/private-nix-cache/server"
 	"github.com/private-nix-cache/private-nix-cache/upstream"
@@ -65,8 +66,10 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("--cache-dir: %w", err)
 	}
+	f := fill.New(c, fill.Options{Logger: log, Registerer: reg})
 	m, err := mirror.New(mirror.Config{
 		Cache:      c,
+		Fill:       f,
 		Upstreams:  set,
 		Keys:       keys,
 		Resign:     cfg.Resign,
@@ -77,6 +80,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 		RecompressLevel: cfg.RecompressLevel,
 	})
 	if err != nil {
+		f.Close()
 		c.Close()
 		return nil, err
 	}
@@ -87,6 +91,7 @@ func buildMirror(cfg *config.Config, keys []signature.SecretKey, log *slog.Logge
 	log.Info("mirroring", "upstreams", names, "cache-dir", cfg.CacheDir, "max-size", cfg.MaxSize, "resign", cfg.Resign && len(keys) > 0, "recompress", cfg.Recompress)
 	closeAll := func() error {
 		m.Close()
+		f.Close() // the downloads, before the store they write into
 		return c.Close()
 	}
 	return &builtMirror{mirror: m, upstreams: set, cache: c, close: closeAll}, nil

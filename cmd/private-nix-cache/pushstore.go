@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,15 +47,15 @@ func (s *pushStore) CreateNAR(name string) (push.Writer, error) {
 }
 
 func (s *pushStore) OpenNAR(name string) (push.NARFile, error) {
-	n, err := s.c.OpenNAR(context.Background(), name, nil)
+	n, err := s.c.OpenFile(name)
 	if err != nil {
 		return nil, err
 	}
-	return pushNARFile{File: n.File(), nar: n}, nil
+	return pushNARFile{File: n.(interface{ File() *os.File }).File(), nar: n}, nil
 }
 
 func (s *pushStore) HasNAR(name string) bool {
-	n, err := s.c.OpenNAR(context.Background(), name, nil)
+	n, err := s.c.OpenFile(name)
 	if err != nil {
 		return false
 	}
@@ -111,7 +110,7 @@ func forgetAges(dir string, hashParts []string) error {
 
 type pushNARFile struct {
 	*os.File
-	nar *disk.NAR
+	nar cache.NARReader
 }
 
 func (f pushNARFile) Size() int64        { return f.nar.Size() }

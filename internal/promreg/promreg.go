@@ -59,3 +59,34 @@ func Shared[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	}
 	return c, err
 }
+
+// SharedBy registers c through Shared on r's registry, and returns the
+// collector to use. A collector r itself registered is unregistered with
+// r's others; one it shares is left to the instance that registered it.
+func SharedBy[C prometheus.Collector](r *Registration, c C) C {
+	if r == nil || r.reg == nil {
+		return c
+	}
+	got, err := Shared(r.reg, c)
+	if err == nil && any(got) == any(c) {
+		r.registered = append(r.registered, c)
+	}
+	return got
+}
+
+// HitsMisses returns the cache hits and misses by kind (narinfo, nar,
+// negative), shared through r by the store, which counts narinfos and
+// negative entries, and the fill, which counts NAR files.
+func HitsMisses(r *Registration) (hits, misses *prometheus.CounterVec) {
+	hits = SharedBy(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "private_nix_cache_cache_hits_total", Help: "Cache hits by kind (narinfo, nar, negative).",
+	}, []string{"kind"}))
+	misses = SharedBy(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "private_nix_cache_cache_misses_total", Help: "Cache misses by kind (narinfo, nar, negative).",
+	}, []string{"kind"}))
+	for _, k := range []string{"narinfo", "nar", "negative"} {
+		hits.WithLabelValues(k)
+		misses.WithLabelValues(k)
+	}
+	return hits, misses
+}

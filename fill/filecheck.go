@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/internal/narcheck"
 )
 
 // fileCheck checks one NAR file as its bytes come in, the same way for a
@@ -35,7 +36,7 @@ func newFileCheck(spec *FillSpec, size int64) (*fileCheck, error) {
 	}
 	if spec.FileHash != nil {
 		var err error
-		if k.fileHash, err = newHash(spec.FileHash); err != nil {
+		if k.fileHash, err = narcheck.NewHash(spec.FileHash); err != nil {
 			return nil, fmt.Errorf("%w: FileHash: %w", cache.ErrVerify, err)
 		}
 	}
@@ -80,7 +81,7 @@ func (k *fileCheck) add(p []byte) error {
 // FileHash, then waits for the NarHash check.
 func (k *fileCheck) verify(ctx context.Context) error {
 	if k.fileHash != nil {
-		if err := checkDigest("FileHash", k.spec.FileHash, k.fileHash.Sum(nil)); err != nil {
+		if err := narcheck.CheckDigest("FileHash", k.spec.FileHash, k.fileHash.Sum(nil)); err != nil {
 			return err
 		}
 	}

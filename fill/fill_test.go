@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 )
 
 func TestFillManyReadersOneDownload(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 2<<20, "zstd", true)
 	src := &fakeSource{data: b.file, chunk: 64 << 10, delay: time.Millisecond}
 	spec, done := specFor(b, src)
@@ -27,7 +27,7 @@ func TestFillManyReadersOneDownload(t *testing.T) {
 }
 
 func TestFillFirstByteEarly(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 1<<20, "none", true)
 	// 64 chunks 10 ms apart: a reader slowed by a loaded machine still
 	// gets its first byte well before half the file is there.
@@ -59,7 +59,7 @@ func TestFillFirstByteEarly(t *testing.T) {
 }
 
 func TestFillSlowReaderAndLeavingReader(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 1<<20, "zstd", false)
 	// Paced, so the download is still running when the leaving reader goes.
 	src := &fakeSource{data: b.file, chunk: 32 << 10, delay: 5 * time.Millisecond}
@@ -112,7 +112,7 @@ func TestFillVerifiesEveryCompression(t *testing.T) {
 				name += "/narhash"
 			}
 			t.Run(name, func(t *testing.T) {
-				c := openTest(t, Options{})
+				c := openTest(t, testOptions{})
 				size := 200 << 10
 				if comp == "xz" {
 					size = 32 << 10 // the test's xz encoder is slow
@@ -154,7 +154,7 @@ func TestFillVerifiesEveryCompression(t *testing.T) {
 }
 
 // assertStored fails unless key is in the cache.
-func assertStored(t testing.TB, c *Cache, key string) {
+func assertStored(t testing.TB, c *testCache, key string) {
 	t.Helper()
 	n, err := c.OpenNAR(context.Background(), key, nil)
 	if err != nil || !n.Hit() {
@@ -163,7 +163,7 @@ func assertStored(t testing.TB, c *Cache, key string) {
 	n.Close()
 }
 
-func assertNotStored(t testing.TB, c *Cache, key string) {
+func assertNotStored(t testing.TB, c *testCache, key string) {
 	t.Helper()
 	if n, err := c.OpenNAR(context.Background(), key, nil); err == nil {
 		n.Close()
@@ -206,7 +206,7 @@ func TestFillFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const stall = time.Second // the good retry must not trip it on a loaded machine
-			c := openTest(t, Options{StallTimeout: stall})
+			c := openTest(t, testOptions{StallTimeout: stall})
 			src := tt.src
 			if src.data == nil {
 				src.data = b.file

@@ -1,14 +1,15 @@
-package disk
+package fill
 
 import (
 	"crypto/sha256"
 	"hash"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
 )
 
 // Reencode asks a fill for a second file of its NAR in another
@@ -16,7 +17,8 @@ import (
 // decode serves both. The new file is committed only once NarHash and
 // NarSize matched, and never delays the download's own readers: it is
 // finished after the check reported. The original file is then
-// superseded: removed once nobody read it for SupersededGrace.
+// superseded (Store.Supersede): the store may remove it once nobody read
+// it for a while.
 type Reencode struct {
 	// Key of the new file (narinfo.NarFileKey of Compression).
 	Key string
@@ -43,7 +45,8 @@ type reencoder struct {
 	re     *Reencode
 	spec   *FillSpec // of orig
 	exists int64     // size of the file of re.Key already stored; -1: none
-	w      *Writer
+	w      cache.FileWriter
+	n      int64         // bytes written to w
 	enc    *zstd.Encoder // nil for "none"
 	sum    hash.Hash     // of the bytes written to w
 	err    error         // the first write error: the new file is dropped
@@ -60,11 +63,11 @@ func (c *Cache) newReencoder(orig string, spec *FillSpec) *reencoder {
 		return nil
 	}
 	r := &reencoder{c: c, orig: orig, re: re, spec: spec, exists: -1}
-	if size, ok := c.storedSize(re.Key); ok {
+	if size, ok := c.store.StoredSize(re.Key); ok {
 		r.exists = size
 		return r
 	}
-	w, err := c.Create(re.Key)
+	w, err := c.store.CreateFile(re.Key)
 	if err != nil {
 		c.log.Warn("re-encode: create file", "key", re.Key, "err", err)
 		return nil
@@ -74,16 +77,6 @@ func (c *Cache) newReencoder(orig string, spec *FillSpec) *reencoder {
 		r.enc = getZstdEncoder(re.Level, reencodedFile{r})
 	}
 	return r
-}
-
-// storedSize returns the size of a committed file.
-func (c *Cache) storedSize(key string) (int64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.files[key]; e != nil {
-		return e.size, true
-	}
-	return 0, false
 }
 
 // sink is the writer the NarHash check feeds with the decoded NAR (nil:
@@ -110,7 +103,8 @@ func (r *reencoder) Write(p []byte) (int, error) {
 
 func (r *reencoder) writeFile(p []byte) error {
 	r.sum.Write(p)
-	_, err := r.w.Write(p)
+	n, err := r.w.Write(p)
+	r.n += int64(n)
 	return err
 }
 
@@ -150,19 +144,19 @@ func (r *reencoder) finish(checkErr error) {
 		}
 		return
 	}
-	if err := r.w.commit(false, nil); err != nil {
+	if err := r.w.CommitBatched(r.c.ctx); err != nil {
 		r.c.log.Warn("re-encode: commit file", "key", r.re.Key, "err", err)
 		return
 	}
-	r.c.supersede(r.orig)
+	r.c.store.Supersede(r.orig)
 	r.c.m.reencoded.Inc()
-	r.c.log.Debug("nar re-encoded", "from", r.orig, "to", r.re.Key, "bytes", r.w.n)
+	r.c.log.Debug("nar re-encoded", "from", r.orig, "to", r.re.Key, "bytes", r.n)
 	if r.re.Done != nil {
 		fileHash, err := nixhash.NewHash(nixhash.SHA256, r.sum.Sum(nil))
 		if err != nil {
 			fileHash = nil
 		}
-		r.re.Done(fileHash, uint64(r.w.n))
+		r.re.Done(fileHash, uint64(r.n))
 	}
 }
 
@@ -196,44 +190,4 @@ func getZstdEncoder(level int, w io.Writer) *zstd.Encoder {
 func putZstdEncoder(level int, e *zstd.Encoder) {
 	e.Reset(nil)
 	zstdPool(level).Put(e)
-}
-
-// supersede marks a file as replaced by a re-encoded copy: new narinfos
-// name the copy, so the file is removed once nobody read it for
-// SupersededGrace (clients keep the narinfos they had for 30 days; after
-// that the mirror fetches the file again for them).
-func (c *Cache) supersede(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.superseded) < 1_000_000 { // beyond: left to eviction
-		c.superseded[key] = time.Now().UnixNano()
-	}
-}
-
-// dropSuperseded removes the superseded files not read since now minus
-// SupersededGrace.
-func (c *Cache) dropSuperseded(now time.Time) {
-	cutoff := now.Add(-c.opts.SupersededGrace).UnixNano()
-	var drop []string
-	c.mu.Lock()
-	for key, since := range c.superseded {
-		if since > cutoff || c.fills[key] != nil {
-			continue
-		}
-		if e := c.files[key]; e != nil && e.atime <= cutoff {
-			drop = append(drop, key)
-		} else if e != nil {
-			continue
-		}
-		delete(c.superseded, key)
-	}
-	c.mu.Unlock()
-	for _, key := range drop {
-		if err := c.DeleteFile(key); err != nil {
-			c.log.Warn("remove superseded nar file", "key", key, "err", err)
-		}
-	}
-	if len(drop) > 0 {
-		c.log.Debug("removed superseded nar files", "count", len(drop))
-	}
 }

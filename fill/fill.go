@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"context"
@@ -60,13 +60,14 @@ type fill struct {
 	c    *Cache
 	key  string
 	spec *FillSpec
-	w    *Writer
+	// incomingDone ends the store's Incoming of the file.
+	incomingDone func()
+	w            cache.FileWriter
 	// inMemory is set before the fill is published and never changes:
 	// readers decide from it, not from mem, which the download rewrites.
 	inMemory bool
 
 	mu       sync.Mutex
-	path     string // the temp file, then the committed file ("" in memory)
 	mem      []byte // the bytes so far of a download into memory (nil: a temp file)
 	started  bool   // the upstream answered; size is valid
 	size     int64  // expected bytes, -1 when unknown
@@ -81,7 +82,6 @@ type fill struct {
 type fillState struct {
 	started, eof, verified, done bool
 	size, written                int64
-	path                         string
 	mem                          []byte
 	err                          error
 	notify                       <-chan struct{}
@@ -90,7 +90,7 @@ type fillState struct {
 func (f *fill) state() fillState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fillState{f.started, f.eof, f.verified, f.done, f.size, f.written, f.path, f.mem, f.err, f.notify}
+	return fillState{f.started, f.eof, f.verified, f.done, f.size, f.written, f.mem, f.err, f.notify}
 }
 
 // readErr is the error readers get: none once the bytes verified, even if
@@ -145,15 +145,16 @@ func (f *fill) run() {
 		}
 		f.c.log.Warn("nar download failed", "key", f.key, "err", err)
 	} else {
-		f.update(func() { f.done = true; f.path = f.c.narPath(f.key) })
+		f.update(func() { f.done = true })
 		f.c.log.Debug("nar stored", "key", f.key, "bytes", f.written, "took", time.Since(start))
 	}
 	f.c.mu.Lock()
 	if f.c.fills[f.key] == f { // a failed fill may have been replaced already
 		delete(f.c.fills, f.key)
 	}
-	f.c.memBytes -= int64(cap(f.mem))
 	f.c.mu.Unlock()
+	f.incomingDone()
+	f.c.releaseMemory(int64(cap(f.mem)))
 }
 
 // failed reports whether the fill ended in failure: new readers must start
@@ -192,12 +193,12 @@ func (f *fill) download() error {
 		return err
 	}
 	// Readers may have the last byte now; the commit's fsyncs are for the
-	// cache alone. Readers joining meanwhile follow the file under its
-	// name of the moment.
+	// cache alone. Readers joining meanwhile follow the file as the
+	// store's writer hands it out (FileWriter.Follow).
 	f.update(func() { f.verified = true })
 	if f.w == nil {
-		// Downloaded into memory: now to disk, then committed as any file.
-		w, err := c.Create(f.key)
+		// Downloaded into memory: now to the store, then committed as any file.
+		w, err := c.store.CreateFile(f.key)
 		if err != nil {
 			return err
 		}
@@ -206,7 +207,7 @@ func (f *fill) download() error {
 			return err
 		}
 	}
-	return f.w.commit(false, func(final string) { f.update(func() { f.path = final }) })
+	return f.w.CommitBatched(ctx)
 }
 
 // startCheck starts checking the file of f: a second reader of its bytes

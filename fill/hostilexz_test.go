@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
 	"github.com/private-nix-cache/private-nix-cache/internal/boundedxz"
 	"github.com/private-nix-cache/private-nix-cache/internal/hostilexz"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
@@ -99,7 +100,7 @@ func hostileBlob(t *testing.T) *blob {
 }
 
 func hostileFill(t *testing.T, b *blob, passthrough bool) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	if passthrough {
 		c.diskFailed(os.NewSyscallError("write", errnoENOSPC)) // as if the disk were full
 	}
@@ -127,13 +128,13 @@ func hostileFill(t *testing.T, b *blob, passthrough bool) {
 
 func hostileVerify(t *testing.T, b *blob) {
 	dir := t.TempDir()
-	c := openTest(t, Options{Dir: dir})
+	c := openTest(t, testOptions{Dir: dir})
 	commitBytes(t, c, b.key, b.file)
 	if err := c.PutNarInfo(cache.NarInfoEntry{NarInfo: testNarInfo(t, b, "p"), Key: b.key}); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	rep, err := Verify(dir)
+	rep, err := disk.Verify(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"testing"
@@ -8,7 +8,7 @@ import (
 // Readers joining a download into memory while it runs must not race
 // with the download appending to its buffer.
 func TestFillMemoryLateJoiners(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 512<<10, "none", true)
 	src := &fakeSource{data: b.file, chunk: 16 << 10, delay: time.Millisecond}
 	spec, done := specFor(b, src)

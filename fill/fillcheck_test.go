@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func TestPassthroughUnverifiable(t *testing.T) {
 	// streamed but never stored, FileHash or not.
 	for _, withFileHash := range []bool{false, true} {
 		t.Run(map[bool]string{false: "narhash", true: "filehash"}[withFileHash], func(t *testing.T) {
-			c := openTest(t, Options{})
+			c := openTest(t, testOptions{})
 			b := makeBlob(t, 100<<10, "none", withFileHash)
 			b.spec.Compression = "br"
 			key, _ := narinfo.NarFileKey(b.key[:32], b.spec.NarHash, "br")
@@ -46,7 +46,7 @@ func TestPassthroughUnverifiable(t *testing.T) {
 }
 
 func TestPassthroughChecksFileHash(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 100<<10, "zstd", true)
 	c.diskFailed(os.NewSyscallError("write", errnoENOSPC)) // as if the disk were full
 	for _, corrupt := range []bool{false, true} {
@@ -77,7 +77,7 @@ func TestPassthroughChecksFileHash(t *testing.T) {
 }
 
 func TestCloseCancelsFills(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 100<<10, "none", true)
 	src := &fakeSource{data: b.file, stallAt: 1000}
 	spec, done := specFor(b, src)
@@ -108,7 +108,7 @@ func TestFillChecksNarHashDespiteFileHash(t *testing.T) {
 	// match the bytes it serves while NarHash (signed) does not.
 	for _, comp := range []string{"none", "zstd", "xz", "gzip"} {
 		t.Run(comp, func(t *testing.T) {
-			c := openTest(t, Options{})
+			c := openTest(t, testOptions{})
 			size := 256 << 10
 			if comp == "xz" {
 				size = 32 << 10
@@ -177,9 +177,7 @@ func TestFillLastByteWaitsForNarHash(t *testing.T) {
 	for _, withFileHash := range []bool{true, false} {
 		t.Run(map[bool]string{true: "filehash", false: "narhash"}[withFileHash], func(t *testing.T) {
 			gate := make(chan struct{})
-			testHookNarCheck = func() { <-gate }
-			t.Cleanup(func() { testHookNarCheck = nil })
-			c := openTest(t, Options{})
+			c := openTest(t, testOptions{testHookNarCheck: func() { <-gate }})
 			release := sync.OnceFunc(func() { close(gate) })
 			t.Cleanup(release) // before Close, which waits for the check
 			b := makeBlob(t, 64<<10, "zstd", withFileHash)
@@ -245,7 +243,7 @@ func TestReadersBetweenVerifiedAndCommitted(t *testing.T) {
 	// The commit waits for its batch; meanwhile the first reader has had
 	// every byte, and a new reader is served from the download in full.
 	dir := t.TempDir()
-	c := openTest(t, Options{Dir: dir, CommitDelay: time.Hour})
+	c := openTest(t, testOptions{Dir: dir, CommitDelay: time.Hour})
 	for _, withFileHash := range []bool{false, true} {
 		b := makeBlob(t, 64<<10, "zstd", withFileHash)
 		spec, _ := specFor(b, &fakeSource{data: b.file, chunk: 8 << 10})
@@ -278,14 +276,14 @@ func TestReadersBetweenVerifiedAndCommitted(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	c = openTest(t, Options{Dir: dir})
+	c = openTest(t, testOptions{Dir: dir})
 	if _, files := c.Size(); files != 2 {
 		t.Fatalf("%d files after reopen, want 2", files)
 	}
 }
 
 // waitVerified waits until the download of key has checked NarHash.
-func waitVerified(t *testing.T, c *Cache, key string) {
+func waitVerified(t *testing.T, c *testCache, key string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		c.mu.Lock()

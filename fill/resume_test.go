@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"bytes"
@@ -45,7 +45,7 @@ func TestFillResumes(t *testing.T) {
 			t.Run(tt.name+storedOrStreamed[stream], func(t *testing.T) {
 				reg := prometheus.NewRegistry()
 				logs := &recordLog{}
-				c := openTest(t, Options{StallTimeout: time.Second, Registerer: reg, Logger: slog.New(logs)})
+				c := openTest(t, testOptions{StallTimeout: time.Second, Registerer: reg, Logger: slog.New(logs)})
 				src := tt.src.clone() // each run counts its own fetches
 				src.data, src.chunk = tt.blob.file, 16<<10
 				spec, done := specFor(tt.blob, src)
@@ -115,7 +115,7 @@ func TestFillResumeFailures(t *testing.T) {
 	for _, tt := range tests {
 		for _, stream := range []bool{false, true} {
 			t.Run(tt.name+storedOrStreamed[stream], func(t *testing.T) {
-				c := openTest(t, Options{StallTimeout: time.Second})
+				c := openTest(t, testOptions{StallTimeout: time.Second})
 				src := tt.src.clone()
 				src.chunk = 16 << 10
 				spec, done := specFor(tt.blob, src)
@@ -150,7 +150,7 @@ var storedOrStreamed = map[bool]string{false: ", stored", true: ", streamed"}
 // openStoredOrStreamed opens b's NAR in c with spec, after marking the disk
 // full when stream is set, and checks that it is stored or only streamed
 // as asked. The NAR is closed when the test ends.
-func openStoredOrStreamed(t *testing.T, c *Cache, b *blob, spec *FillSpec, stream bool) *NAR {
+func openStoredOrStreamed(t *testing.T, c *testCache, b *blob, spec *FillSpec, stream bool) *NAR {
 	t.Helper()
 	if stream {
 		c.diskFailed(os.NewSyscallError("write", errnoENOSPC)) // as if the disk were full

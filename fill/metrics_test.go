@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := openTest(t, Options{Registerer: reg})
+	c := openTest(t, testOptions{Registerer: reg})
 	good := makeBlob(t, 10000, "zstd", true)
 	spec, done := specFor(good, &fakeSource{data: good.file})
 	n, err := c.OpenNAR(context.Background(), good.key, spec)
@@ -69,7 +69,7 @@ func TestMetrics(t *testing.T) {
 	}
 	// Close unregisters, so a cache can be opened again on the same registry.
 	c.Close()
-	c2 := openTest(t, Options{Dir: c.Dir(), Registerer: reg})
+	c2 := openTest(t, testOptions{Dir: c.Dir(), Registerer: reg})
 	if got := metricValue(t, reg, "private_nix_cache_cache_entries", nil); got != 1 {
 		t.Errorf("entries after reopen = %v", got)
 	}

@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func TestFillSizeBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := openTest(t, Options{})
+			c := openTest(t, testOptions{})
 			src := &fakeSource{data: tt.data, chunk: 32 << 10, length: tt.length}
 			spec, done := specFor(tt.b, src)
 			n, err := c.OpenNAR(context.Background(), tt.b.key, spec)
@@ -115,7 +115,7 @@ func TestVerifyNarStopsPastNarSize(t *testing.T) {
 }
 
 func TestPassthroughUnknownSizeBounded(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 64<<10, "none", false)
 	b.spec.Compression = "br" // not decodable here: streamed, not stored
 	src := &fakeSource{data: randomBytes(7, 8<<20), chunk: 32 << 10, length: -1}

@@ -1,8 +1,9 @@
-package disk
+package fill
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
+	"github.com/private-nix-cache/private-nix-cache/cache/disk"
+	"github.com/private-nix-cache/private-nix-cache/internal/narcheck"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -54,7 +57,7 @@ func TestReencodeDuringFill(t *testing.T) {
 		{"xz", "zstd"}, {"gzip", "zstd"}, {"zstd", "none"}, {"xz", "none"},
 	} {
 		t.Run(tt.from+"-"+tt.to, func(t *testing.T) {
-			c := openTest(t, Options{})
+			c := openTest(t, testOptions{})
 			b := makeBlob(t, 1<<20+100, tt.from, true)
 			spec, done := specFor(b, &fakeSource{data: b.file, chunk: 64 << 10})
 			key, l := withReencode(t, b, spec, tt.to)
@@ -88,7 +91,7 @@ func TestReencodeDuringFill(t *testing.T) {
 // A NAR that does not match its NarHash leaves nothing stored, in any
 // compression.
 func TestReencodeBadNarStoresNothing(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 1<<20+100, "xz", false)
 	b.spec.NarHash = sha([]byte("another NAR"))
 	spec, done := specFor(b, &fakeSource{data: b.file, chunk: 64 << 10})
@@ -114,11 +117,12 @@ func TestReencodeBadNarStoresNothing(t *testing.T) {
 	}
 }
 
-// The original file goes once unread for SupersededGrace; a re-encoded
-// file already stored is not written again, and the original refetched
-// for an old narinfo is superseded again.
+// The original file is superseded once its copy is stored (cache/disk
+// removes it once unread for SupersededGrace: TestSupersededFileRemoved
+// there); a re-encoded file already stored is not written again, and the
+// original refetched for an old narinfo is superseded again.
 func TestSupersededFileRemoved(t *testing.T) {
-	c := openTest(t, Options{SupersededGrace: time.Minute})
+	c := openTest(t, testOptions{SupersededGrace: time.Minute})
 	b := makeBlob(t, 1<<20+5, "xz", true)
 	for round := range 2 {
 		spec, done := specFor(b, &fakeSource{data: b.file})
@@ -136,13 +140,15 @@ func TestSupersededFileRemoved(t *testing.T) {
 			t.Fatalf("round %d: Done(%v, %d)", round, r.fileHash, r.fileSize)
 		}
 		waitFillEnded(t, c, b.key) // Done runs before the fill is let go
-		c.dropSuperseded(time.Now())
 		if _, ok := c.storedSize(b.key); !ok {
 			t.Fatal("original removed within its grace period")
 		}
-		c.dropSuperseded(time.Now().Add(2 * time.Minute))
-		if _, ok := c.storedSize(b.key); ok {
-			t.Fatal("original kept after its grace period")
+		if got := c.st.supersededKeys(); len(got) != round+1 || got[round] != b.key {
+			t.Fatalf("round %d: superseded %v, want %s", round, got, b.key)
+		}
+		// As cache/disk does once the grace period is over.
+		if err := c.disk.DeleteFile(b.key); err != nil {
+			t.Fatal(err)
 		}
 		if _, ok := c.storedSize(key); !ok {
 			t.Fatal("re-encoded file removed")
@@ -152,13 +158,13 @@ func TestSupersededFileRemoved(t *testing.T) {
 
 // A write error of the new file drops it and does not fail the download.
 func TestReencodeWriteErrorDropsOnlyTheCopy(t *testing.T) {
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{})
 	b := makeBlob(t, 1<<20+100, "xz", true)
 	spec, _ := specFor(b, &fakeSource{data: b.file})
 	_, l := withReencode(t, b, spec, "none")
-	f := &fill{c: c, key: b.key, spec: spec}
+	f := &fill{c: c.Cache, key: b.key, spec: spec}
 	r := f.newReencoder()
-	r.w.f.Close() // every write now fails
+	r.w = failingWriter{r.w} // every write now fails
 	if _, err := r.Write(b.nar); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +185,7 @@ func TestReencodeWriteErrorDropsOnlyTheCopy(t *testing.T) {
 // once corrupted.
 func TestReencodeStoredThenVerify(t *testing.T) {
 	dir := t.TempDir()
-	c := openTest(t, Options{Dir: dir})
+	c := openTest(t, testOptions{Dir: dir})
 	b := makeBlob(t, 1<<20+100, "xz", true)
 	commitBytes(t, c, b.key, b.file)
 	spec := b.spec
@@ -193,7 +199,7 @@ func TestReencodeStoredThenVerify(t *testing.T) {
 	}
 	path := c.narPath(key)
 	c.Close()
-	rep, err := Verify(dir)
+	rep, err := disk.Verify(dir)
 	if err != nil || rep.Checked != 2 || len(rep.Bad) != 0 {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
@@ -205,7 +211,7 @@ func TestReencodeStoredThenVerify(t *testing.T) {
 	if err := os.WriteFile(path, file, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Verify(dir)
+	rep, err = disk.Verify(dir)
 	if err != nil || len(rep.Bad) != 1 || rep.Bad[0] != key {
 		t.Fatalf("Verify of a corrupt copy = %+v, %v", rep, err)
 	}
@@ -219,11 +225,16 @@ func verifyPath(t *testing.T, path string, spec *FillSpec) (int64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	return verifyFile(f, f, spec)
+	return narcheck.VerifyFile(f, f, spec.check())
 }
 
+// failingWriter is a writer whose writes fail.
+type failingWriter struct{ cache.FileWriter }
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("write refused") }
+
 // waitFillEnded waits until no download of key is registered.
-func waitFillEnded(t *testing.T, c *Cache, key string) {
+func waitFillEnded(t *testing.T, c *testCache, key string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		c.mu.Lock()

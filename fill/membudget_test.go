@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"context"
@@ -12,13 +12,11 @@ import (
 // reservation not used by a fill is given back.
 func TestMemoryBudgetConcurrentStarts(t *testing.T) {
 	const file, fits, starts = 64 << 10, 4, 16
-	defer func(b int64) { memoryFillBudget = b }(memoryFillBudget)
-	memoryFillBudget = fits * file
 
 	// Every start waits here until all have decided memory or disk.
 	var mu sync.Mutex
 	arrived, all := 0, make(chan struct{})
-	testHookMemoryReserved = func() {
+	onReserved := func() {
 		mu.Lock()
 		if arrived++; arrived == starts {
 			close(all)
@@ -29,9 +27,8 @@ func TestMemoryBudgetConcurrentStarts(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	}
-	defer func() { testHookMemoryReserved = nil }()
 
-	c := openTest(t, Options{})
+	c := openTest(t, testOptions{memoryBudget: fits * file, testHookMemoryReserved: onReserved})
 	// Two starts per key: the one that loses the race gives its
 	// reservation back.
 	var blobs []*blob
@@ -54,22 +51,24 @@ func TestMemoryBudgetConcurrentStarts(t *testing.T) {
 	}
 	wg.Wait()
 	c.mu.Lock()
+	c.memMu.Lock()
 	reserved, inMemory := c.memBytes, 0
 	for _, f := range c.fills {
 		if f.inMemory {
 			inMemory++
 		}
 	}
+	c.memMu.Unlock()
 	c.mu.Unlock()
 	if got, want := reserved, int64(inMemory*file); got != want {
 		t.Errorf("reserved %d bytes for %d downloads into memory, want %d", got, inMemory, want)
 	}
-	if reserved > memoryFillBudget || inMemory > fits {
-		t.Errorf("%d downloads into memory hold %d bytes, budget %d", inMemory, reserved, memoryFillBudget)
+	if reserved > c.opts.memoryBudget || inMemory > fits {
+		t.Errorf("%d downloads into memory hold %d bytes, budget %d", inMemory, reserved, c.opts.memoryBudget)
 	}
 	c.Close() // cancels the fills, which release their buffers
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.memMu.Lock()
+	defer c.memMu.Unlock()
 	if c.memBytes != 0 {
 		t.Errorf("%d bytes still reserved after every download ended", c.memBytes)
 	}

@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"context"
@@ -55,10 +55,6 @@ func (s *checkSlots) acquireReady(ctx context.Context) (release func(), err erro
 	}
 }
 
-// testHookNarCheck, set only by tests, runs before each NarHash check of a
-// fill, once it holds its slot.
-var testHookNarCheck func()
-
 // checkNar runs the NarHash check of f on r, a reader of its bytes (the
 // decoded NAR also going to the new file of its Reencode, started once the
 // slot is held, so that encoders are bounded by the slots too),
@@ -81,8 +77,8 @@ func (f *fill) checkNar(ctx context.Context, r io.Reader) (*reencoder, error) {
 		}
 	}
 	defer release()
-	if testHookNarCheck != nil {
-		testHookNarCheck()
+	if f.c.opts.testHookNarCheck != nil {
+		f.c.opts.testHookNarCheck()
 	}
 	re := f.newReencoder()
 	return re, verifyNarTo(f.spec, r, re.sink())

@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"bytes"
@@ -15,11 +15,12 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/cache"
 )
 
-// countChecks makes testHookNarCheck count the checks running at once; each
-// lingers a little so that they overlap. It returns the highest count.
-func countChecks(t *testing.T) (most func() int64) {
+// countChecks makes the testHookNarCheck of opts count the checks running
+// at once; each lingers a little so that they overlap. It returns the
+// highest count.
+func countChecks(opts *testOptions) (most func() int64) {
 	var running, peak atomic.Int64
-	testHookNarCheck = func() {
+	opts.testHookNarCheck = func() {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -30,13 +31,12 @@ func countChecks(t *testing.T) (most func() int64) {
 		time.Sleep(5 * time.Millisecond)
 		running.Add(-1)
 	}
-	t.Cleanup(func() { testHookNarCheck = nil })
 	return peak.Load
 }
 
 // fillAndRead opens b through c, reads it whole and waits for the fill to
 // end, reporting with t.Error: it runs in goroutines.
-func fillAndRead(ctx context.Context, t *testing.T, c *Cache, b *blob, spec *FillSpec, done *doneLog) {
+func fillAndRead(ctx context.Context, t *testing.T, c *testCache, b *blob, spec *FillSpec, done *doneLog) {
 	n, err := c.OpenNAR(ctx, b.key, spec)
 	if err != nil {
 		t.Error(err)
@@ -61,12 +61,12 @@ func TestCheckSlotsBoundConcurrentChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var opts testOptions
 			if !tt.inMemory {
-				defer func(b int64) { memoryFillBudget = b }(memoryFillBudget)
-				memoryFillBudget = 0
+				opts.memoryBudget = -1
 			}
-			most := countChecks(t)
-			c := openTest(t, Options{})
+			most := countChecks(&opts)
+			c := openTest(t, opts)
 			want := int64(cap(c.checks.ready))
 			if !tt.inMemory {
 				want += int64(cap(c.checks.stream))
@@ -101,9 +101,8 @@ func TestCheckSlotsBoundConcurrentChecks(t *testing.T) {
 // A check waiting for a slot delays no transfer, and a download that
 // stalls with its check beside it keeps no other check waiting.
 func TestCheckSlotsWaitersProgress(t *testing.T) {
-	defer func(b int64) { memoryFillBudget = b }(memoryFillBudget)
-	memoryFillBudget = 0 // temp files: checks may take stream slots
-	c := openTest(t, Options{StallTimeout: time.Minute})
+	// Temp files: checks may take stream slots.
+	c := openTest(t, testOptions{StallTimeout: time.Minute, memoryBudget: -1})
 	c.checks = &checkSlots{ready: make(chan struct{}, 1), stream: make(chan struct{}, 1)}
 
 	// The stalled download's check holds the only stream slot.
@@ -161,7 +160,7 @@ func TestCheckSlotsWaitersProgress(t *testing.T) {
 	}
 }
 
-func assertNotStoredYet(t *testing.T, c *Cache, key string) {
+func assertNotStoredYet(t *testing.T, c *testCache, key string) {
 	t.Helper()
 	if hit, err := c.OpenNAR(context.Background(), key, nil); err == nil {
 		hit.Close()

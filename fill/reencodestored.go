@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"crypto/sha256"
@@ -22,19 +22,22 @@ func (c *Cache) ReencodeStored(key string, spec *FillSpec) {
 		return
 	}
 	c.mu.Lock()
+	c.reencodingMu.Lock()
 	if c.reencoding[re.Key] || c.fills[re.Key] != nil || c.closed || len(c.reencoding) >= 1000 {
+		c.reencodingMu.Unlock()
 		c.mu.Unlock()
 		return
 	}
 	c.reencoding[re.Key] = true
 	c.wg.Add(1)
+	c.reencodingMu.Unlock()
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		defer func() {
-			c.mu.Lock()
+			c.reencodingMu.Lock()
 			delete(c.reencoding, re.Key)
-			c.mu.Unlock()
+			c.reencodingMu.Unlock()
 		}()
 		c.reencodeStored(key, spec)
 	}()
@@ -46,11 +49,11 @@ func (c *Cache) reencodeStored(key string, spec *FillSpec) {
 		return
 	}
 	defer release()
-	if _, ok := c.storedSize(spec.Reencode.Key); ok {
+	if _, ok := c.store.StoredSize(spec.Reencode.Key); ok {
 		c.adoptCopy(key, spec)
 		return
 	}
-	f, _, err := c.openFile(key)
+	f, err := c.store.OpenFile(key)
 	if err != nil {
 		return // evicted meanwhile
 	}
@@ -60,7 +63,7 @@ func (c *Cache) reencodeStored(key string, spec *FillSpec) {
 	r.finish(err)
 	if errors.Is(err, cache.ErrVerify) {
 		c.log.Warn("stored nar is corrupt; removed", "key", key, "err", err)
-		if derr := c.DeleteFile(key); derr != nil {
+		if derr := c.store.DeleteFile(key); derr != nil {
 			c.log.Warn("remove corrupt nar file", "key", key, "err", derr)
 		}
 	} else if err != nil {
@@ -74,7 +77,7 @@ func (c *Cache) reencodeStored(key string, spec *FillSpec) {
 // verify is removed.
 func (c *Cache) adoptCopy(orig string, spec *FillSpec) {
 	re := spec.Reencode
-	f, info, err := c.openFile(re.Key)
+	f, err := c.store.OpenFile(re.Key)
 	if err != nil {
 		return
 	}
@@ -84,7 +87,7 @@ func (c *Cache) adoptCopy(orig string, spec *FillSpec) {
 	err = verifyNar(check, io.TeeReader(f, sum))
 	if errors.Is(err, cache.ErrVerify) {
 		c.log.Warn("stored nar is corrupt; removed", "key", re.Key, "err", err)
-		if derr := c.DeleteFile(re.Key); derr != nil {
+		if derr := c.store.DeleteFile(re.Key); derr != nil {
 			c.log.Warn("remove corrupt nar file", "key", re.Key, "err", derr)
 		}
 		return
@@ -93,10 +96,10 @@ func (c *Cache) adoptCopy(orig string, spec *FillSpec) {
 		c.log.Warn("check stored copy", "key", re.Key, "err", err)
 		return
 	}
-	c.supersede(orig)
+	c.store.Supersede(orig)
 	if re.Done != nil {
 		if h, err := nixhash.NewHash(nixhash.SHA256, sum.Sum(nil)); err == nil {
-			re.Done(h, uint64(info.Size()))
+			re.Done(h, uint64(f.Size()))
 		}
 	}
 }

@@ -1,10 +1,11 @@
-package disk
+package fill
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/private-nix-cache/private-nix-cache/cache"
 )
 
 // fillErr is the error a follower of a fill gets from st. When the fill
@@ -13,7 +14,7 @@ import (
 // the error nil).
 func (n *NAR) fillErr(st *fillState) error {
 	err := st.readErr()
-	if err == nil || n.internal || n.file == nil || !errors.Is(err, errTempWrite) || n.fill.c.ctx.Err() != nil {
+	if err == nil || n.internal || n.follow == nil || !errors.Is(err, errTempWrite) || n.fill.c.ctx.Err() != nil {
 		return err
 	}
 	if herr := n.handOver(st); herr != nil {
@@ -23,8 +24,8 @@ func (n *NAR) fillErr(st *fillState) error {
 }
 
 // handOver makes n a pass-through stream of the file its fill could not
-// store: the bytes the fill wrote come from n's own descriptor of the temp
-// file (removed, but open), the rest from the upstream, resumed where the
+// store: the bytes the fill wrote come from n's own reader of the file
+// (FileWriter.Follow: it keeps them after the writer's Cancel), the rest from the upstream, resumed where the
 // file stopped. The whole file goes through the stream's check, and the
 // client gets only what it did not have yet, so its last byte still waits
 // for NarHash.
@@ -33,8 +34,8 @@ func (n *NAR) handOver(st *fillState) error {
 	p := f.c.newPassthrough(n.ctx, f.key, f.spec, "cache disk refused the temp file")
 	p.started = true
 	n.pass = p // from now on, also when it failed
-	file := n.file
-	n.file = nil // the stream's now
+	file := n.follow
+	n.follow = nil // the stream's now
 	rest, err := f.c.openResumingAt(p.ctx, f.key, f.spec, st.written)
 	if err != nil {
 		file.Close()
@@ -45,10 +46,10 @@ func (n *NAR) handOver(st *fillState) error {
 	return p.begin(&prefixedBody{file: file, prefix: io.NewSectionReader(file, 0, st.written), rest: rest}, rest.size)
 }
 
-// prefixedBody reads the first bytes of a file from a local file, then
-// the rest from the upstream.
+// prefixedBody reads the first bytes of a file from the store's reader
+// of it, then the rest from the upstream.
 type prefixedBody struct {
-	file   *os.File
+	file   cache.FileFollower
 	prefix io.Reader
 	rest   *resumingBody
 }

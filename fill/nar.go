@@ -1,8 +1,7 @@
-package disk
+package fill
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,14 +13,14 @@ import (
 )
 
 // NAR is one reader's view of a NAR file: a committed file (a hit), a
-// follower of a download in progress (into a temp file, or into memory
-// when small), or a stream straight from the upstream when the file cannot
-// be stored. Close it when done.
+// follower of a download in progress (into the store's writer, or into
+// memory when small), or a stream straight from the upstream when the
+// file cannot be stored. Close it when done.
 type NAR struct {
 	ctx context.Context
 
-	file *os.File // the hit, or the follower's own descriptor
-	info os.FileInfo
+	stored cache.NARReader    // the hit
+	follow cache.FileFollower // the follower's own reader of the file
 
 	fill     *fill
 	internal bool // a follower that may read to the end before verification
@@ -30,24 +29,26 @@ type NAR struct {
 	pass *passthrough
 }
 
-// Hit reports whether the NAR is a committed file: File and ModTime are
-// then valid, and Read/Wait are not needed (serve File with ServeContent).
+// Hit reports whether the NAR is a committed file: ModTime is then valid,
+// File too when the store keeps it in a local file, and Read/Wait are not
+// needed (serve File with ServeContent).
 func (n *NAR) Hit() bool { return n.fill == nil && n.pass == nil }
 
-// File returns the committed file of a hit (nil otherwise).
+// File returns the committed file of a hit when the store keeps it in a
+// local file (nil otherwise).
 func (n *NAR) File() *os.File {
-	if !n.Hit() {
-		return nil
+	if f, ok := n.stored.(interface{ File() *os.File }); ok && n.Hit() {
+		return f.File()
 	}
-	return n.file
+	return nil
 }
 
 // ModTime of a hit.
 func (n *NAR) ModTime() time.Time {
-	if n.info == nil {
+	if n.stored == nil {
 		return time.Time{}
 	}
-	return n.info.ModTime()
+	return n.stored.ModTime()
 }
 
 // Stored reports whether the bytes are (being) stored in the cache.
@@ -92,7 +93,7 @@ func (n *NAR) Size() int64 {
 		}
 		return st.size
 	}
-	return n.info.Size()
+	return n.stored.Size()
 }
 
 // Read follows the download: it returns bytes as soon as they are written,
@@ -106,7 +107,7 @@ func (n *NAR) Read(p []byte) (int, error) {
 	case n.pass != nil:
 		return n.pass.Read(p)
 	case n.fill == nil:
-		return n.file.Read(p)
+		return n.stored.Read(p)
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -145,7 +146,7 @@ func (n *NAR) readAt(p []byte, st *fillState, limit int64) (int, error) {
 		n.pos += int64(k)
 		return k, nil
 	}
-	k, err := n.file.ReadAt(p[:m], n.pos)
+	k, err := n.follow.ReadAt(p[:m], n.pos)
 	n.pos += int64(k)
 	if k > 0 {
 		return k, nil
@@ -161,38 +162,33 @@ func (n *NAR) Close() error {
 	if n.pass != nil {
 		return n.pass.Close()
 	}
-	if n.file != nil {
-		return n.file.Close()
+	if n.stored != nil {
+		return n.stored.Close()
+	}
+	if n.follow != nil {
+		return n.follow.Close()
 	}
 	return nil
 }
 
-// join returns a new reader following f. The temp file may be renamed
-// while it is being opened; the new path is then read from the state.
+// join returns a new reader following f: of its memory, or of the file
+// its writer hands out.
 func (f *fill) join(ctx context.Context, internal bool) (*NAR, error) {
 	if f.inMemory {
 		return &NAR{ctx: ctx, fill: f, internal: internal}, nil
 	}
-	for range 10 {
-		st := f.state()
-		if err := st.readErr(); err != nil {
-			return nil, err
-		}
-		file, err := os.Open(st.path)
-		if err == nil {
-			return &NAR{ctx: ctx, file: file, fill: f, internal: internal}, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("follow download of %s: %w: %w", f.key, cache.ErrStorage, err)
-		}
-		select {
-		case <-st.notify:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-time.After(100 * time.Millisecond):
-		}
+	if st := f.state(); st.readErr() != nil {
+		return nil, st.readErr()
 	}
-	return nil, fmt.Errorf("follow download of %s: %w: file keeps moving", f.key, cache.ErrStorage)
+	r, err := f.w.Follow()
+	if err != nil {
+		if st := f.state(); st.readErr() != nil {
+			ferr := st.readErr()
+			return nil, ferr // it failed meanwhile: its file went
+		}
+		return nil, fmt.Errorf("follow download of %s: %w", f.key, err)
+	}
+	return &NAR{ctx: ctx, follow: r, fill: f, internal: internal}, nil
 }
 
 // OpenNAR returns the NAR file key: the committed file when there is one;
@@ -205,9 +201,9 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 		return nil, fmt.Errorf("nar %q: %w", key, fs.ErrNotExist)
 	}
 	for range 3 {
-		if file, info, err := c.openFile(key); err == nil {
+		if stored, err := c.store.OpenFile(key); err == nil {
 			c.m.hits.WithLabelValues("nar").Inc()
-			return &NAR{ctx: ctx, file: file, info: info}, nil
+			return &NAR{ctx: ctx, stored: stored}, nil
 		}
 		c.mu.Lock()
 		if c.closed {
@@ -225,98 +221,106 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 			c.m.misses.WithLabelValues("nar").Inc()
 			return f.join(ctx, false)
 		}
+		c.mu.Unlock()
 		// A download may have committed between the open and the lock.
-		if _, err := os.Stat(c.narPath(key)); err == nil {
-			c.mu.Unlock()
+		if _, _, err := c.store.StatFile(key); err == nil {
 			continue
 		}
-		c.mu.Unlock()
 		c.m.misses.WithLabelValues("nar").Inc()
-		if why := c.cannotStore(spec); why != "" {
-			return c.passthrough(ctx, key, spec, why), nil
-		}
-		// A small file is downloaded into memory and written to disk once
-		// verified: no file is created while a client waits.
-		var w *Writer
-		memSize := c.reserveMemory(spec)
-		if testHookMemoryReserved != nil {
-			testHookMemoryReserved()
-		}
-		if memSize == 0 {
-			var err error
-			if w, err = c.Create(key); err != nil {
-				return c.passthrough(ctx, key, spec, err.Error()), nil
-			}
-		}
-		c.mu.Lock()
-		if f := c.fills[key]; (f != nil && !f.failed()) || c.closed {
-			// Someone started it meanwhile: follow theirs.
-			c.memBytes -= memSize
-			c.mu.Unlock()
-			if w != nil {
-				w.Cancel()
-			}
-			if f == nil {
-				return nil, fmt.Errorf("nar %s: %w: cache closed", key, cache.ErrStorage)
-			}
-			return f.join(ctx, false)
-		}
-		f := &fill{c: c, key: key, spec: spec, w: w, inMemory: w == nil, size: -1, notify: make(chan struct{})}
-		if w != nil {
-			f.path = w.tmp
-		} else {
-			f.mem = make([]byte, 0, memSize) // reserved above; run releases it
-		}
-		c.fills[key] = f
-		c.wg.Add(1)
-		c.mu.Unlock()
-		r, err := f.join(ctx, false) // before run: the temp file exists
-		go f.run()
-		return r, err
+		return c.startFill(ctx, key, spec)
 	}
 	return nil, fmt.Errorf("nar %s: %w: evicted while opening", key, cache.ErrStorage)
 }
 
+// startFill starts the download of key, or follows one that started
+// meanwhile, or streams without storing when nothing can be stored.
+func (c *Cache) startFill(ctx context.Context, key string, spec *FillSpec) (*NAR, error) {
+	if why := c.cannotStore(spec); why != "" {
+		return c.passthrough(ctx, key, spec, why), nil
+	}
+	// A small file is downloaded into memory and written to the store
+	// once verified: no file is created while a client waits.
+	var w cache.FileWriter
+	var follow cache.FileFollower
+	memSize := c.reserveMemory(spec)
+	if c.opts.testHookMemoryReserved != nil {
+		c.opts.testHookMemoryReserved()
+	}
+	if memSize == 0 {
+		var err error
+		if w, err = c.store.CreateFile(key); err != nil {
+			return c.passthrough(ctx, key, spec, err.Error()), nil
+		}
+		if follow, err = w.Follow(); err != nil {
+			w.Cancel()
+			return c.passthrough(ctx, key, spec, "the store cannot follow its file: "+err.Error()), nil
+		}
+	}
+	c.mu.Lock()
+	if f := c.fills[key]; (f != nil && !f.failed()) || c.closed {
+		// Someone started it meanwhile: follow theirs.
+		c.mu.Unlock()
+		c.releaseMemory(memSize)
+		if w != nil {
+			follow.Close()
+			w.Cancel()
+		}
+		if f == nil {
+			return nil, fmt.Errorf("nar %s: %w: cache closed", key, cache.ErrStorage)
+		}
+		return f.join(ctx, false)
+	}
+	f := &fill{c: c, key: key, spec: spec, w: w, inMemory: w == nil, size: -1, notify: make(chan struct{})}
+	if w == nil {
+		f.mem = make([]byte, 0, memSize) // reserved above; run releases it
+	}
+	f.incomingDone = c.store.Incoming(key, f.remaining)
+	c.fills[key] = f
+	c.wg.Add(1)
+	c.mu.Unlock()
+	r := &NAR{ctx: ctx, follow: follow, fill: f}
+	if w == nil {
+		r, _ = f.join(ctx, false) // never fails in memory
+	}
+	go f.run()
+	return r, nil
+}
+
 // Small files with a known size are downloaded into memory, within a
-// budget shared by the downloads in progress.
+// budget shared by the downloads in progress (Options.memoryBudget).
 const memoryFillMax = 1 << 20
-
-// memoryFillBudget is a variable for tests only.
-var memoryFillBudget int64 = 64 << 20
-
-// testHookMemoryReserved, set only by tests, runs after reserveMemory.
-var testHookMemoryReserved func()
 
 // reserveMemory returns the size of the buffer to download spec into, now
 // counted in the budget (the caller gives it back if it creates no fill),
-// or 0 for a temp file. Check and reservation are one step, so concurrent
-// downloads cannot all pass the check and overshoot the budget together.
+// or 0 for a file of the store. Check and reservation are one step, so
+// concurrent downloads cannot all pass the check and overshoot the budget
+// together.
 func (c *Cache) reserveMemory(spec *FillSpec) int64 {
 	size := int64(fileSize(spec))
 	if size <= 0 || size > memoryFillMax {
 		return 0
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.memBytes+size > memoryFillBudget {
+	c.memMu.Lock()
+	defer c.memMu.Unlock()
+	if c.memBytes+size > c.opts.memoryBudget {
 		return 0
 	}
 	c.memBytes += size
 	return size
 }
 
+// releaseMemory gives back what reserveMemory counted.
+func (c *Cache) releaseMemory(size int64) {
+	c.memMu.Lock()
+	c.memBytes -= size
+	c.memMu.Unlock()
+}
+
 // cannotStore says why a download would not be stored, or "".
 func (c *Cache) cannotStore(spec *FillSpec) string {
-	switch {
-	case !c.diskUsable():
-		return "cache disk refused recent writes"
-	case !narinfo.CanDecode(spec.Compression):
+	if !narinfo.CanDecode(spec.Compression) {
 		// NarHash, the signed field, could not be checked.
 		return "cannot decompress " + spec.Compression + " to check NarHash"
-	case c.opts.MaxSize > 0 && fileSize(spec) > uint64(c.opts.MaxSize):
-		return "larger than the cache size limit"
-	case fileSize(spec) > 0 && !c.roomFor(int64(fileSize(spec))):
-		return "not enough free disk space"
 	}
-	return ""
+	return c.store.CannotStore(fileSize(spec))
 }

@@ -1,4 +1,4 @@
-package disk
+package fill
 
 import (
 	"context"
@@ -20,18 +20,17 @@ func TestRewrittenFileHashNeverServedWhole(t *testing.T) {
 	tests := []struct {
 		name   string
 		size   int
-		opts   Options
+		opts   testOptions
 		memory bool
 	}{
-		{"in memory", 64 << 10, Options{}, true},
-		{"temp file", 64 << 10, Options{}, false},
-		{"pass-through", 2 << 20, Options{MaxSize: 1 << 20}, false},
+		{"in memory", 64 << 10, testOptions{}, true},
+		{"temp file", 64 << 10, testOptions{}, false},
+		{"pass-through", 2 << 20, testOptions{MaxSize: 1 << 20}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if !tt.memory {
-				defer func(b int64) { memoryFillBudget = b }(memoryFillBudget)
-				memoryFillBudget = 0
+				tt.opts.memoryBudget = -1
 			}
 			c := openTest(t, tt.opts)
 			for i := range 10 {
