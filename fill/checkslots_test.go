@@ -131,7 +131,7 @@ func TestCheckSlotsWaitersProgress(t *testing.T) {
 	if _, err := io.ReadFull(n, head); err != nil || !bytes.Equal(head, withHash.file[:len(head)]) {
 		t.Fatalf("with FileHash, read of all but the last byte while its check waits: %v", err)
 	}
-	waitFor(t, "download ended", func() bool { return n.fill.state().eof })
+	waitFor(t, "download ended", func() bool { return n.(*followNAR).fill.state().eof })
 	assertNotStoredYet(t, c, withHash.key)
 	<-c.checks.ready
 	if rest, err := io.ReadAll(n); err != nil || !bytes.Equal(append(head, rest...), withHash.file) {

@@ -143,7 +143,7 @@ func TestDiskFullMidFillKeepsFollowers(t *testing.T) {
 	const fills, followers = 6, 3
 	type follower struct {
 		b *blob
-		n *NAR
+		n NAR
 	}
 	var all []follower
 	var dones []*doneLog

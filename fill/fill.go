@@ -236,7 +236,7 @@ func (f *fill) startCheck(ctx context.Context, size int64) (*fileCheck, error) {
 
 // errTempWrite marks a download whose temp file refused a write (disk
 // full, quota, read-only, I/O error): its followers go on as pass-through
-// streams from where the file stopped (NAR.handOver).
+// streams from where the file stopped (followNAR.handOver).
 var errTempWrite = errors.New("temp file refused a write")
 
 // copyBody writes the upstream body into the temp file or memory, through

@@ -147,7 +147,7 @@ func TestFillChecksNarHashDespiteFileHash(t *testing.T) {
 			}
 			assertNotStored(t, c, b.key)
 			// Done runs just before readers learn the outcome.
-			waitFor(t, "readers told of the failure", func() bool { return waiting.fill.state().done })
+			waitFor(t, "readers told of the failure", func() bool { return waiting.(*followNAR).fill.state().done })
 			if rest, err := io.ReadAll(waiting); err == nil {
 				t.Fatalf("waiting follower read %d more bytes without error", len(rest))
 			}

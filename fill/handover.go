@@ -12,7 +12,7 @@ import (
 // only stopped because its temp file refused a write, the follower is
 // handed over to a pass-through stream instead (n.pass is then set and
 // the error nil).
-func (n *NAR) fillErr(st *fillState) error {
+func (n *followNAR) fillErr(st *fillState) error {
 	err := st.readErr()
 	if err == nil || n.internal || n.follow == nil || !errors.Is(err, errTempWrite) || n.fill.c.ctx.Err() != nil {
 		return err
@@ -29,7 +29,7 @@ func (n *NAR) fillErr(st *fillState) error {
 // file stopped. The whole file goes through the stream's check, and the
 // client gets only what it did not have yet, so its last byte still waits
 // for NarHash.
-func (n *NAR) handOver(st *fillState) error {
+func (n *followNAR) handOver(st *fillState) error {
 	f := n.fill
 	p := f.c.newPassthrough(n.ctx, f.key, f.spec, "cache disk refused the temp file")
 	p.started = true

@@ -235,7 +235,7 @@ func (d *doneLog) wait(t testing.TB) error {
 	}
 }
 
-func readAllNAR(t testing.TB, n *NAR) ([]byte, error) {
+func readAllNAR(t testing.TB, n NAR) ([]byte, error) {
 	t.Helper()
 	if err := n.Wait(); err != nil {
 		return nil, err
@@ -243,7 +243,7 @@ func readAllNAR(t testing.TB, n *NAR) ([]byte, error) {
 	return io.ReadAll(n)
 }
 
-func mustRead(t testing.TB, n *NAR) []byte {
+func mustRead(t testing.TB, n NAR) []byte {
 	t.Helper()
 	b, err := readAllNAR(t, n)
 	if err != nil {

@@ -3,7 +3,6 @@ package fill
 import (
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"time"
@@ -12,198 +11,63 @@ import (
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
-// NAR is one reader's view of a NAR file: a committed file (a hit), a
-// follower of a download in progress (into the store's writer, or into
-// memory when small), or a stream straight from the upstream when the
-// file cannot be stored. Close it when done.
-type NAR struct {
-	ctx context.Context
+// NAR is one reader's view of a NAR file, one of three kinds: a committed
+// file (a hit, hitNAR), a follower of a download in progress (into the
+// store's writer, or into memory when small; followNAR), or a stream
+// straight from the upstream when the file cannot be stored
+// (passthrough). Close it when done.
+type NAR interface {
+	cache.NARReader
 
-	stored cache.NARReader    // the hit
-	follow cache.FileFollower // the follower's own reader of the file
-
-	fill     *fill
-	internal bool // a follower that may read to the end before verification
-	pos      int64
-
-	pass *passthrough
+	// Hit reports whether the NAR is a committed file: ModTime is then
+	// valid, File too when the store keeps it in a local file, and
+	// Read/Wait are not needed (serve File with ServeContent).
+	Hit() bool
+	// File returns the committed file of a hit when the store keeps it in
+	// a local file (nil otherwise).
+	File() *os.File
+	// Stored reports whether the bytes are (being) stored in the cache.
+	Stored() bool
+	// Wait blocks until the upstream has answered (the size is known or
+	// known to be unknown) or failed. Errors returned here come before any
+	// byte.
+	Wait() error
 }
 
-// Hit reports whether the NAR is a committed file: ModTime is then valid,
-// File too when the store keeps it in a local file, and Read/Wait are not
-// needed (serve File with ServeContent).
-func (n *NAR) Hit() bool { return n.fill == nil && n.pass == nil }
+// hitNAR is a committed file.
+type hitNAR struct {
+	stored cache.NARReader
+}
 
-// File returns the committed file of a hit when the store keeps it in a
-// local file (nil otherwise).
-func (n *NAR) File() *os.File {
-	if f, ok := n.stored.(interface{ File() *os.File }); ok && n.Hit() {
+func (n *hitNAR) Hit() bool    { return true }
+func (n *hitNAR) Stored() bool { return true }
+func (n *hitNAR) Wait() error  { return nil }
+
+func (n *hitNAR) File() *os.File {
+	if f, ok := n.stored.(interface{ File() *os.File }); ok {
 		return f.File()
 	}
 	return nil
 }
 
-// ModTime of a hit.
-func (n *NAR) ModTime() time.Time {
-	if n.stored == nil {
-		return time.Time{}
-	}
-	return n.stored.ModTime()
-}
-
-// Stored reports whether the bytes are (being) stored in the cache.
-func (n *NAR) Stored() bool { return n.pass == nil }
-
-// Wait blocks until the upstream has answered (the size is known or known
-// to be unknown) or failed. Errors returned here come before any byte.
-func (n *NAR) Wait() error {
-	switch {
-	case n.pass != nil:
-		return n.pass.start()
-	case n.fill == nil:
-		return nil
-	}
-	for {
-		st := n.fill.state()
-		if err := n.fillErr(&st); err != nil {
-			return err
-		} else if n.pass != nil {
-			return n.pass.start()
-		}
-		if st.started || st.done {
-			return nil
-		}
-		select {
-		case <-st.notify:
-		case <-n.ctx.Done():
-			return context.Cause(n.ctx)
-		}
-	}
-}
-
-// Size returns the length in bytes, or -1 when unknown (call after Wait).
-func (n *NAR) Size() int64 {
-	switch {
-	case n.pass != nil:
-		return n.pass.size
-	case n.fill != nil:
-		st := n.fill.state()
-		if !st.started {
-			return -1
-		}
-		return st.size
-	}
-	return n.stored.Size()
-}
-
-// Read follows the download: it returns bytes as soon as they are written,
-// holds back the last byte until the file is verified (NarHash and
-// NarSize, whatever FileHash says; never the commit that follows), and
-// returns the download's error (never a silent short read) when it fails.
-// When the temp file refuses a write, the reader goes on as a pass-through
-// stream from where the file stopped.
-func (n *NAR) Read(p []byte) (int, error) {
-	switch {
-	case n.pass != nil:
-		return n.pass.Read(p)
-	case n.fill == nil:
-		return n.stored.Read(p)
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		st := n.fill.state()
-		if err := n.fillErr(&st); err != nil {
-			return 0, err
-		} else if n.pass != nil {
-			return n.pass.Read(p)
-		}
-		limit := st.written
-		end := st.done || st.verified || (n.internal && st.eof)
-		if !end && limit > 0 && (st.size < 0 || limit >= st.size) {
-			limit-- // the last byte waits for verification
-		}
-		if n.pos < limit {
-			return n.readAt(p, &st, limit)
-		}
-		if end {
-			return 0, io.EOF
-		}
-		select {
-		case <-st.notify:
-		case <-n.ctx.Done():
-			return 0, context.Cause(n.ctx)
-		}
-	}
-}
-
-// readAt reads what the download wrote from n.pos up to limit.
-func (n *NAR) readAt(p []byte, st *fillState, limit int64) (int, error) {
-	m := min(int64(len(p)), limit-n.pos)
-	if st.mem != nil {
-		k := copy(p[:m], st.mem[n.pos:])
-		n.pos += int64(k)
-		return k, nil
-	}
-	k, err := n.follow.ReadAt(p[:m], n.pos)
-	n.pos += int64(k)
-	if k > 0 {
-		return k, nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return 0, fmt.Errorf("read %s: %w", n.fill.key, err)
-}
-
-// Close releases the reader; it never cancels a download.
-func (n *NAR) Close() error {
-	if n.pass != nil {
-		return n.pass.Close()
-	}
-	if n.stored != nil {
-		return n.stored.Close()
-	}
-	if n.follow != nil {
-		return n.follow.Close()
-	}
-	return nil
-}
-
-// join returns a new reader following f: of its memory, or of the file
-// its writer hands out.
-func (f *fill) join(ctx context.Context, internal bool) (*NAR, error) {
-	if f.inMemory {
-		return &NAR{ctx: ctx, fill: f, internal: internal}, nil
-	}
-	if st := f.state(); st.readErr() != nil {
-		return nil, st.readErr()
-	}
-	r, err := f.w.Follow()
-	if err != nil {
-		if st := f.state(); st.readErr() != nil {
-			ferr := st.readErr()
-			return nil, ferr // it failed meanwhile: its file went
-		}
-		return nil, fmt.Errorf("follow download of %s: %w", f.key, err)
-	}
-	return &NAR{ctx: ctx, follow: r, fill: f, internal: internal}, nil
-}
+func (n *hitNAR) ModTime() time.Time         { return n.stored.ModTime() }
+func (n *hitNAR) Size() int64                { return n.stored.Size() }
+func (n *hitNAR) Read(p []byte) (int, error) { return n.stored.Read(p) }
+func (n *hitNAR) Close() error               { return n.stored.Close() }
 
 // OpenNAR returns the NAR file key: the committed file when there is one;
 // else, when spec is not nil, a follower of its download, started if none
 // is in progress (one download per key). ctx bounds this reader only.
 // Without spec only committed files are returned (Hit is true), and
 // anything else is fs.ErrNotExist.
-func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, error) {
+func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (NAR, error) {
 	if !validKey(key) {
 		return nil, fmt.Errorf("nar %q: %w", key, fs.ErrNotExist)
 	}
 	for range 3 {
 		if stored, err := c.store.OpenFile(key); err == nil {
 			c.m.hits.WithLabelValues("nar").Inc()
-			return &NAR{ctx: ctx, stored: stored}, nil
+			return &hitNAR{stored: stored}, nil
 		}
 		c.mu.Lock()
 		if c.closed {
@@ -234,7 +98,7 @@ func (c *Cache) OpenNAR(ctx context.Context, key string, spec *FillSpec) (*NAR, 
 
 // startFill starts the download of key, or follows one that started
 // meanwhile, or streams without storing when nothing can be stored.
-func (c *Cache) startFill(ctx context.Context, key string, spec *FillSpec) (*NAR, error) {
+func (c *Cache) startFill(ctx context.Context, key string, spec *FillSpec) (NAR, error) {
 	if why := c.cannotStore(spec); why != "" {
 		return c.passthrough(ctx, key, spec, why), nil
 	}
@@ -278,7 +142,7 @@ func (c *Cache) startFill(ctx context.Context, key string, spec *FillSpec) (*NAR
 	c.fills[key] = f
 	c.wg.Add(1)
 	c.mu.Unlock()
-	r := &NAR{ctx: ctx, follow: follow, fill: f}
+	var r NAR = &followNAR{ctx: ctx, follow: follow, fill: f}
 	if w == nil {
 		r, _ = f.join(ctx, false) // never fails in memory
 	}

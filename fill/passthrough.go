@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"time"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
@@ -45,9 +47,21 @@ func (c *Cache) newPassthrough(ctx context.Context, key string, spec *FillSpec, 
 	return p
 }
 
-func (c *Cache) passthrough(ctx context.Context, key string, spec *FillSpec, why string) *NAR {
-	return &NAR{ctx: ctx, pass: c.newPassthrough(ctx, key, spec, why)}
+func (c *Cache) passthrough(ctx context.Context, key string, spec *FillSpec, why string) NAR {
+	return c.newPassthrough(ctx, key, spec, why)
 }
+
+// A passthrough is a NAR that is not stored: never a hit, no file.
+func (p *passthrough) Hit() bool          { return false }
+func (p *passthrough) File() *os.File     { return nil }
+func (p *passthrough) ModTime() time.Time { return time.Time{} }
+func (p *passthrough) Stored() bool       { return false }
+
+// Wait opens the upstream body (start).
+func (p *passthrough) Wait() error { return p.start() }
+
+// Size returns the length in bytes, or -1 when unknown (call after Wait).
+func (p *passthrough) Size() int64 { return p.size }
 
 // start opens the upstream body, once; it returns the error that ended
 // the stream, if any.

@@ -150,7 +150,7 @@ var storedOrStreamed = map[bool]string{false: ", stored", true: ", streamed"}
 // openStoredOrStreamed opens b's NAR in c with spec, after marking the disk
 // full when stream is set, and checks that it is stored or only streamed
 // as asked. The NAR is closed when the test ends.
-func openStoredOrStreamed(t *testing.T, c *testCache, b *blob, spec *FillSpec, stream bool) *NAR {
+func openStoredOrStreamed(t *testing.T, c *testCache, b *blob, spec *FillSpec, stream bool) NAR {
 	t.Helper()
 	if stream {
 		c.diskFailed(os.NewSyscallError("write", errnoENOSPC)) // as if the disk were full

@@ -240,13 +240,13 @@ func upstreamLacks(err error) bool {
 // servedNAR is a NAR handed to the server, which tells how the response
 // went (Finished).
 type servedNAR struct {
-	*fill.NAR
+	fill.NAR
 	m    *Mirror
 	ctx  context.Context
 	name string
 }
 
-func (m *Mirror) served(ctx context.Context, name string, n *fill.NAR) *servedNAR {
+func (m *Mirror) served(ctx context.Context, name string, n fill.NAR) *servedNAR {
 	return &servedNAR{NAR: n, m: m, ctx: ctx, name: name}
 }
 
