@@ -144,8 +144,8 @@ type Cache struct {
 	total      int64                 // bytes of committed NAR files
 	fills      map[string]*fill      // downloads in progress by key
 	memBytes   int64                 // buffers of downloads into memory
-	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
-	touchedNI  map[string]int64      // hash part → last access not yet in the index
+	touchedNar *touchSet             // key → last access (unix nanos) not yet in the index
+	touchedNI  *touchSet             // hash part → last access not yet in the index
 	superseded map[string]int64      // key → when a re-encoded copy replaced it (reencode.go)
 	reencoding map[string]bool       // copies of stored files being made (ReencodeStored)
 	closed     bool
@@ -180,8 +180,8 @@ func Open(opts Options) (*Cache, error) {
 		files:      make(map[string]*fileEntry),
 		fills:      make(map[string]*fill),
 		checks:     newCheckSlots(),
-		touchedNar: make(map[string]int64),
-		touchedNI:  make(map[string]int64),
+		touchedNar: newTouchSet(maxTouches),
+		touchedNI:  newTouchSet(maxTouches),
 		superseded: make(map[string]int64),
 		reencoding: make(map[string]bool),
 	}
@@ -264,7 +264,7 @@ func (c *Cache) flushLoop() {
 			if err := c.flushTouches(); err != nil {
 				c.log.Warn("write last-access times", "err", err)
 			}
-			if err := c.sweepNegatives(); err != nil {
+			if _, err := c.sweepNegatives(negativeSweepChunk); err != nil {
 				c.log.Warn("sweep negative entries", "err", err)
 			}
 			if _, err := c.sweepNarInfos(time.Now(), sweepChunk); err != nil {
