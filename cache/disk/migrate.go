@@ -24,8 +24,9 @@ const indexFormat = 1
 
 var formatKey = []byte("format")
 
-// migrateBatch bounds the records one migration transaction rewrites.
-const migrateBatch = 10000
+// migrateBatch bounds the records one migration transaction rewrites (a
+// variable for the tests).
+var migrateBatch = 10000
 
 // migrateIndex brings an index of an earlier format to indexFormat, in
 // transactions of migrateBatch records: a crash in between leaves records
