@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-
 	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
