@@ -85,9 +85,10 @@ func (s *touchSet) take() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.m
-	if len(m) > 0 {
-		s.m = make(map[string]int64, min(len(m), s.max))
+	if len(m) == 0 {
+		return nil // s.m stays the set's own
 	}
+	s.m = make(map[string]int64, min(len(m), s.max))
 	return m
 }
 
