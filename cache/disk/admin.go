@@ -1,15 +1,12 @@
 package disk
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/private-nix-cache/private-nix-cache/cache"
 	"github.com/private-nix-cache/private-nix-cache/internal/narcheck"
@@ -148,21 +145,11 @@ func (c *Cache) storedNarInfo(hashPart string) *cache.NarInfoEntry {
 	if m, pending := c.pending.lookupMeta(hashPart); pending && (m.narInfo != nil || m.delNarInfo) {
 		return m.narInfo
 	}
-	var rec narInfoRecord
-	found := false
-	_ = c.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketNarInfo).Get([]byte(hashPart))
-		found = v != nil && json.Unmarshal(v, &rec) == nil
-		return nil
-	})
-	if !found {
-		return nil
-	}
-	ni, err := narinfo.ParseBytes(rec.NarInfo)
+	e, err := c.readNarInfo(hashPart)
 	if err != nil {
 		return nil
 	}
-	return &cache.NarInfoEntry{NarInfo: ni, Key: rec.Key}
+	return e
 }
 
 // checkStored re-hashes the stored file key against spec, reading it

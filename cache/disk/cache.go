@@ -139,8 +139,8 @@ type Cache struct {
 	mu         sync.Mutex
 	files      map[string]*fileEntry // committed NAR files by key
 	total      int64                 // bytes of committed NAR files
-	touchedNar map[string]int64      // key → last access (unix nanos) not yet in the index
-	touchedNI  map[string]int64      // hash part → last access not yet in the index
+	touchedNar *touchSet             // key → last access (unix nanos) not yet in the index
+	touchedNI  *touchSet             // hash part → last access not yet in the index
 	superseded map[string]int64      // key → when a re-encoded copy replaced it (superseded.go)
 	closed     bool
 
@@ -173,8 +173,8 @@ func Open(opts Options) (*Cache, error) {
 		pending:    newPendingIndex(),
 		incoming:   newIncomingFiles(),
 		files:      make(map[string]*fileEntry),
-		touchedNar: make(map[string]int64),
-		touchedNI:  make(map[string]int64),
+		touchedNar: newTouchSet(maxTouches),
+		touchedNI:  newTouchSet(maxTouches),
 		superseded: make(map[string]int64),
 	}
 	for _, d := range []string{opts.Dir, c.narDir, c.tmpDir} {
@@ -256,7 +256,7 @@ func (c *Cache) flushLoop() {
 			if err := c.flushTouches(); err != nil {
 				c.log.Warn("write last-access times", "err", err)
 			}
-			if err := c.sweepNegatives(); err != nil {
+			if _, err := c.sweepNegatives(negativeSweepChunk); err != nil {
 				c.log.Warn("sweep negative entries", "err", err)
 			}
 			if _, err := c.sweepNarInfos(time.Now(), sweepChunk); err != nil {

@@ -62,7 +62,7 @@ func (c *Cache) evictDown(max, to int64) (removed int, freed int64) {
 			continue
 		}
 		delete(c.files, v.key)
-		delete(c.touchedNar, v.key)
+		c.touchedNar.forget(v.key)
 		c.total -= v.e.size
 		freed += v.e.size
 		keys = append(keys, v.key)

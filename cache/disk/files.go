@@ -37,7 +37,7 @@ func (c *Cache) openFile(key string) (*os.File, os.FileInfo, error) {
 	c.mu.Lock()
 	if e := c.files[key]; e != nil {
 		e.atime = now
-		c.touchedNar[key] = now
+		c.touchedNar.add(key, now)
 	}
 	c.mu.Unlock()
 	return f, info, nil

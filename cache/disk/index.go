@@ -1,14 +1,11 @@
 package disk
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -17,46 +14,17 @@ import (
 
 // Index buckets. Values are copied out of transactions before use.
 var (
-	bucketNarInfo  = []byte("narinfo")  // hash part → narInfoRecord (JSON)
-	bucketNar      = []byte("nar")      // file key → narRecord (JSON)
-	bucketNegative = []byte("negative") // hash part → expiry, unix nanos, big endian
+	bucketNarInfo        = []byte("narinfo")         // hash part → narinfo record (record.go)
+	bucketNarInfoAtime   = []byte("narinfo-atime")   // hash part → last read, unix nanos, big endian
+	bucketNar            = []byte("nar")             // file key → nar record (record.go)
+	bucketNegative       = []byte("negative")        // hash part → expiry, unix nanos, big endian
+	bucketNegativeExpiry = []byte("negative-expiry") // expiry ‖ hash part → nothing (negative.go)
+	bucketMeta           = []byte("meta")            // formatKey → index format (migrate.go)
 )
-
-type narInfoRecord struct {
-	NarInfo     []byte `json:"narinfo"`                // as served
-	Key         string `json:"key"`                    // NAR file key
-	FileSize    uint64 `json:"file_size"`              // of the NAR file, 0 when unknown
-	Upstream    string `json:"upstream"`               // name of the upstream it came from
-	UpstreamURL string `json:"upstream_url"`           // NAR URL at that upstream
-	UpstreamKey string `json:"upstream_key,omitempty"` // key of the upstream's file, when Key is a re-encoded copy
-	Atime       int64  `json:"atime"`                  // last access, unix nanos
-}
-
-// narInfoHead is what the sweeps read of a narInfoRecord: decoding it
-// skips the narinfo.
-type narInfoHead struct {
-	Key   string `json:"key"`
-	Atime int64  `json:"atime"`
-}
-
-// recordKey returns the NAR file key a narInfoRecord names ("" if unreadable).
-func recordKey(v []byte) string {
-	var h narInfoHead
-	if json.Unmarshal(v, &h) != nil {
-		return ""
-	}
-	return h.Key
-}
-
-type narRecord struct {
-	Size     int64 `json:"size"`
-	Atime    int64 `json:"atime"`
-	Complete bool  `json:"complete"` // always true: entries are written after the rename
-}
 
 func (c *Cache) initIndex() error {
 	err := c.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketNarInfo, bucketNar, bucketNegative} {
+		for _, b := range [][]byte{bucketNarInfo, bucketNarInfoAtime, bucketNar, bucketNegative, bucketNegativeExpiry, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -66,7 +34,7 @@ func (c *Cache) initIndex() error {
 	if err != nil {
 		return fmt.Errorf("init cache index: %w", err)
 	}
-	return nil
+	return c.migrateIndex()
 }
 
 // reconcile makes the index and the files agree: temp files are removed,
@@ -122,8 +90,8 @@ func (c *Cache) sweepTemp() error {
 func (c *Cache) loadNarEntries() error {
 	err := c.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNar).ForEach(func(k, v []byte) error {
-			var r narRecord
-			if json.Unmarshal(v, &r) != nil || !r.Complete {
+			r, ok := decodeNarRecord(v)
+			if !ok {
 				return nil // dropped as an entry without a file
 			}
 			c.files[string(k)] = &fileEntry{size: r.Size, atime: r.Atime}
@@ -186,11 +154,7 @@ func (c *Cache) dropNarEntries(missing []string) error {
 // putNarFile records a committed NAR file. The entry is written in the
 // background: lost in a crash, the file is removed at the next Open.
 func (c *Cache) putNarFile(key string, e fileEntry) error {
-	v, err := json.Marshal(narRecord{Size: e.size, Atime: e.atime, Complete: true})
-	if err != nil {
-		return err
-	}
-	return c.pending.changeNar(key, v)
+	return c.pending.changeNar(key, narRecord{Size: e.size, Atime: e.atime}.encode())
 }
 
 // forgetNarFiles drops the entries of removed NAR files and the narinfos
@@ -222,97 +186,4 @@ func (c *Cache) forgetNarFiles(keys []string) error {
 		c.hot.remove(hashPart)
 	}
 	return nil
-}
-
-// flushTouches writes the batched last-access times to the index.
-func (c *Cache) flushTouches() error {
-	c.mu.Lock()
-	nars, nis := c.touchedNar, c.touchedNI
-	if len(nars) == 0 && len(nis) == 0 {
-		c.mu.Unlock()
-		return nil
-	}
-	c.touchedNar = make(map[string]int64)
-	c.touchedNI = make(map[string]int64)
-	c.mu.Unlock()
-	return c.db.Update(func(tx *bolt.Tx) error {
-		if err := raiseAtimes[narRecord](tx.Bucket(bucketNar), nars); err != nil {
-			return err
-		}
-		return raiseAtimes[narInfoRecord](tx.Bucket(bucketNarInfo), nis)
-	})
-}
-
-// atimed is a record of the index with a last access time.
-type atimed[R any] interface {
-	*R
-	atime() *int64
-}
-
-func (r *narRecord) atime() *int64     { return &r.Atime }
-func (r *narInfoRecord) atime() *int64 { return &r.Atime }
-
-// raiseAtimes moves the last access of each record of b named in touches
-// forward to its time there; records gone meanwhile are skipped.
-func raiseAtimes[R any, P atimed[R]](b *bolt.Bucket, touches map[string]int64) error {
-	for k, at := range touches {
-		v := b.Get([]byte(k))
-		if v == nil {
-			continue // evicted meanwhile
-		}
-		var r R
-		if json.Unmarshal(v, P(&r)) != nil || *P(&r).atime() >= at {
-			continue
-		}
-		*P(&r).atime() = at
-		nv, err := json.Marshal(P(&r))
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(k), nv); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func encodeExpiry(t time.Time) []byte {
-	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
-}
-
-func decodeExpiry(v []byte) (time.Time, bool) {
-	if len(v) != 8 {
-		return time.Time{}, false
-	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
-}
-
-// sweepNegatives drops expired negative entries.
-func (c *Cache) sweepNegatives() error {
-	now := time.Now()
-	var expired [][]byte
-	err := c.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketNegative).ForEach(func(k, v []byte) error {
-			if exp, ok := decodeExpiry(v); !ok || now.After(exp) {
-				expired = append(expired, append([]byte(nil), k...))
-			}
-			return nil
-		})
-	})
-	if err != nil || len(expired) == 0 {
-		return err
-	}
-	return c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNegative)
-		for _, k := range expired {
-			// Re-check: the entry may have been renewed since.
-			if exp, ok := decodeExpiry(b.Get(k)); ok && now.Before(exp) {
-				continue
-			}
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

@@ -1,7 +1,7 @@
 package disk
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -39,28 +39,14 @@ func (c *Cache) NarInfo(hashPart string) (*cache.NarInfoEntry, error) {
 		c.m.narInfoHits.Inc()
 		return m.narInfo, nil
 	}
-	var rec *narInfoRecord
-	err := c.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketNarInfo).Get([]byte(hashPart))
-		if v == nil {
-			return nil
-		}
-		rec = new(narInfoRecord)
-		return json.Unmarshal(v, rec) // copies out of the transaction
-	})
+	e, err := c.readNarInfo(hashPart)
 	if err != nil {
-		return nil, fmt.Errorf("read narinfo %s from index: %w", hashPart, err)
+		return nil, err
 	}
-	if rec == nil || slices.Contains(m.dropOf, rec.Key) { // its NAR file was evicted
+	if e == nil || slices.Contains(m.dropOf, e.Key) { // its NAR file was evicted
 		c.m.narInfoMisses.Inc()
 		return nil, fmt.Errorf("narinfo %s: %w", hashPart, fs.ErrNotExist)
 	}
-	ni, err := narinfo.ParseBytes(rec.NarInfo)
-	if err != nil {
-		return nil, fmt.Errorf("stored narinfo %s: %w", hashPart, err)
-	}
-	e = &cache.NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream,
-		UpstreamURL: rec.UpstreamURL, UpstreamKey: rec.UpstreamKey}
 	if c.opts.testHookNarInfoRead != nil {
 		c.opts.testHookNarInfoRead(hashPart)
 	}
@@ -70,10 +56,30 @@ func (c *Cache) NarInfo(hashPart string) (*cache.NarInfoEntry, error) {
 	return e, nil
 }
 
-func (c *Cache) touchNarInfo(hashPart string, now int64) {
-	c.mu.Lock()
-	c.touchedNI[hashPart] = now
-	c.mu.Unlock()
+// readNarInfo reads the narinfo of hashPart from the index, nil if none:
+// one record, copied out of the transaction at once, and one parse.
+func (c *Cache) readNarInfo(hashPart string) (*cache.NarInfoEntry, error) {
+	var v []byte
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bucketNarInfo).Get([]byte(hashPart)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read narinfo %s from index: %w", hashPart, err)
+	}
+	if v == nil {
+		return nil, nil
+	}
+	rec, err := decodeNarInfoRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("read narinfo %s from index: %w", hashPart, err)
+	}
+	ni, err := narinfo.ParseBytes(rec.NarInfo)
+	if err != nil {
+		return nil, fmt.Errorf("stored narinfo %s: %w", hashPart, err)
+	}
+	return &cache.NarInfoEntry{NarInfo: ni, Raw: rec.NarInfo, Key: rec.Key, Upstream: rec.Upstream,
+		UpstreamURL: rec.UpstreamURL, UpstreamKey: rec.UpstreamKey}, nil
 }
 
 // PutNarInfo stores a narinfo under its hash part, replacing any previous
@@ -88,15 +94,11 @@ func (c *Cache) PutNarInfo(e cache.NarInfoEntry) error {
 	}
 	hashPart := e.NarInfo.HashPart()
 	e.Raw = e.NarInfo.Bytes()
-	v, err := json.Marshal(narInfoRecord{
-		NarInfo: e.Raw, Key: e.Key, FileSize: e.NarInfo.FileSize,
-		Upstream: e.Upstream, UpstreamURL: e.UpstreamURL, UpstreamKey: e.UpstreamKey, Atime: time.Now().UnixNano(),
-	})
-	if err != nil {
-		return err
-	}
-	err = c.pending.changeMeta(hashPart, func(m *metaChange) {
-		m.narInfo, m.record, m.delNarInfo, m.dropOf = &e, v, false, nil
+	rec := narInfoRecord{NarInfo: e.Raw, Key: e.Key, FileSize: e.NarInfo.FileSize,
+		Upstream: e.Upstream, UpstreamURL: e.UpstreamURL, UpstreamKey: e.UpstreamKey}
+	v, putAt := rec.encode(), encodeTime(time.Now().UnixNano())
+	err := c.pending.changeMeta(hashPart, func(m *metaChange) {
+		m.narInfo, m.record, m.putAt, m.delNarInfo, m.dropOf = &e, v, putAt, false, nil
 		m.negative, m.delNegative = nil, true
 	})
 	if err != nil {

@@ -30,6 +30,7 @@ type metaChange struct {
 	seq         uint64
 	narInfo     *cache.NarInfoEntry // stored narinfo, when put
 	record      []byte              // its index record
+	putAt       []byte              // its first read, for narinfo-atime: when it was put
 	delNarInfo  bool
 	negative    []byte // negative entry expiry to put
 	delNegative bool
@@ -229,9 +230,9 @@ func (c *Cache) writePending() int {
 		return 0
 	}
 	err := c.db.Update(func(tx *bolt.Tx) error {
-		ni, neg, nb := tx.Bucket(bucketNarInfo), tx.Bucket(bucketNegative), tx.Bucket(bucketNar)
+		mb, nb := metaBucketsOf(tx), tx.Bucket(bucketNar)
 		for k, m := range meta {
-			if err := writeMeta(ni, neg, []byte(k), m); err != nil {
+			if err := writeMeta(mb, []byte(k), m); err != nil {
 				return err
 			}
 		}
@@ -292,30 +293,51 @@ func (p *pendingIndex) written(meta map[string]metaChange, nars map[string]narCh
 	p.room = make(chan struct{})
 }
 
+// metaBuckets are the buckets a metadata change writes.
+type metaBuckets struct {
+	narInfo, atime, negative, expiry *bolt.Bucket
+}
+
+func metaBucketsOf(tx *bolt.Tx) metaBuckets {
+	return metaBuckets{tx.Bucket(bucketNarInfo), tx.Bucket(bucketNarInfoAtime),
+		tx.Bucket(bucketNegative), tx.Bucket(bucketNegativeExpiry)}
+}
+
+// deleteNarInfo deletes a narinfo record and its last read.
+func (b metaBuckets) deleteNarInfo(key []byte) error {
+	if err := b.narInfo.Delete(key); err != nil {
+		return err
+	}
+	return b.atime.Delete(key)
+}
+
 // writeMeta writes the change of one hash part to the narinfo and
 // negative buckets.
-func writeMeta(ni, neg *bolt.Bucket, key []byte, m metaChange) error {
+func writeMeta(b metaBuckets, key []byte, m metaChange) error {
 	switch {
 	case m.record != nil:
-		if err := ni.Put(key, m.record); err != nil {
+		if err := b.narInfo.Put(key, m.record); err != nil {
+			return err
+		}
+		if err := b.atime.Put(key, m.putAt); err != nil {
 			return err
 		}
 	case m.delNarInfo:
-		if err := ni.Delete(key); err != nil {
+		if err := b.deleteNarInfo(key); err != nil {
 			return err
 		}
 	case m.dropOf != nil:
-		if v := ni.Get(key); v != nil && slices.Contains(m.dropOf, recordKey(v)) {
-			if err := ni.Delete(key); err != nil {
+		if v := b.narInfo.Get(key); v != nil && slices.Contains(m.dropOf, recordKey(v)) {
+			if err := b.deleteNarInfo(key); err != nil {
 				return err
 			}
 		}
 	}
 	switch {
 	case m.negative != nil:
-		return neg.Put(key, m.negative)
+		return putNegativeEntry(b.negative, b.expiry, key, m.negative)
 	case m.delNegative:
-		return neg.Delete(key)
+		return deleteNegativeEntry(b.negative, b.expiry, key)
 	}
 	return nil
 }

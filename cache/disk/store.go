@@ -78,7 +78,7 @@ func (c *Cache) DeleteFile(key string) error {
 		return fmt.Errorf("delete nar %s: %w: %w", key, cache.ErrStorage, err)
 	}
 	delete(c.files, key)
-	delete(c.touchedNar, key)
+	c.touchedNar.forget(key)
 	c.total -= e.size
 	c.mu.Unlock()
 	c.updateGauges()

@@ -282,7 +282,7 @@ func TestNegativeTTL(t *testing.T) {
 	if c.Negative(hp) {
 		t.Fatal("negative entry outlived its TTL")
 	}
-	if err := c.sweepNegatives(); err != nil {
+	if _, err := c.sweepNegatives(negativeSweepChunk); err != nil {
 		t.Fatal(err)
 	}
 	// A narinfo clears the negative entry.

@@ -2,7 +2,6 @@ package disk
 
 import (
 	"bytes"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -14,9 +13,10 @@ import (
 // file is stored goes when the file is evicted (forgetNarFiles).
 const narInfoInactive = 30 * 24 * time.Hour
 
-// sweepChunk bounds the narinfos one sweep step reads and deletes, so that
-// a step holds the index for milliseconds. At one step per FlushInterval
-// (5s), a million narinfos are gone through in under 1.5 hours.
+// sweepChunk bounds the last reads (narinfo-atime, 40 bytes each) one
+// sweep step reads, and the narinfos it deletes, so that a step holds the
+// index for milliseconds. At one step per FlushInterval (5s), a million
+// narinfos are gone through in under 1.5 hours.
 const sweepChunk = 1000
 
 // narInfoSweep is where the inactive narinfo sweep goes on from.
@@ -62,21 +62,22 @@ func (c *Cache) sweepNarInfos(now time.Time, limit int) (int, error) {
 	return len(dropped), nil
 }
 
-// sweepCandidates reads the next limit narinfos of the sweep and returns
-// those not read since cutoff.
+// sweepCandidates reads the next limit last reads of the sweep and returns
+// the narinfos not read since cutoff. A last read without its narinfo
+// (none is written so) is a candidate with no key, and goes too.
 func (c *Cache) sweepCandidates(cutoff int64, limit int) ([]sweepCandidate, error) {
 	var old []sweepCandidate
 	err := c.db.View(func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bucketNarInfo).Cursor()
+		ni := tx.Bucket(bucketNarInfo)
+		cur := tx.Bucket(bucketNarInfoAtime).Cursor()
 		k, v := cur.First()
 		if c.sweep.next != nil {
 			k, v = cur.Seek(c.sweep.next)
 		}
 		for n := 0; k != nil && n < limit; k, v = cur.Next() {
 			n++
-			var h narInfoHead
-			if json.Unmarshal(v, &h) == nil && h.Atime < cutoff {
-				old = append(old, sweepCandidate{bytes.Clone(k), h.Key})
+			if at, ok := decodeTime(v); !ok || at < cutoff {
+				old = append(old, sweepCandidate{bytes.Clone(k), recordKey(ni.Get(k))})
 			}
 		}
 		c.sweep.next = bytes.Clone(k) // nil after the last: start over
@@ -92,10 +93,10 @@ func (c *Cache) stillInactive(old []sweepCandidate, cutoff int64) []sweepCandida
 	defer c.mu.Unlock()
 	inactive := old[:0]
 	for _, o := range old {
-		if c.files[o.key] != nil || c.incoming.has(o.key) {
+		if o.key != "" && (c.files[o.key] != nil || c.incoming.has(o.key)) {
 			continue
 		}
-		if at, ok := c.touchedNI[string(o.hashPart)]; ok && at >= cutoff {
+		if at, ok := c.touchedNI.get(string(o.hashPart)); ok && at >= cutoff {
 			continue // read lately; the index does not know yet
 		}
 		inactive = append(inactive, o)
@@ -104,22 +105,24 @@ func (c *Cache) stillInactive(old []sweepCandidate, cutoff int64) []sweepCandida
 }
 
 // deleteInactive deletes the narinfos that are still as they were read,
-// and returns the hash parts it deleted.
+// with their last reads, and returns the hash parts of the narinfos it
+// deleted.
 func (c *Cache) deleteInactive(inactive []sweepCandidate, cutoff int64) ([]string, error) {
 	var dropped []string
 	err := c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNarInfo)
+		b := metaBucketsOf(tx)
 		for _, o := range inactive {
 			// Re-check: it may have been stored again or read meanwhile.
-			var h narInfoHead
-			v := b.Get(o.hashPart)
-			if v == nil || json.Unmarshal(v, &h) != nil || h.Atime >= cutoff || h.Key != o.key {
+			v := b.narInfo.Get(o.hashPart)
+			if at, ok := decodeTime(b.atime.Get(o.hashPart)); (ok && at >= cutoff) || recordKey(v) != o.key {
 				continue
 			}
-			if err := b.Delete(o.hashPart); err != nil {
+			if err := b.deleteNarInfo(o.hashPart); err != nil {
 				return err
 			}
-			dropped = append(dropped, string(o.hashPart))
+			if v != nil {
+				dropped = append(dropped, string(o.hashPart))
+			}
 		}
 		return nil
 	})

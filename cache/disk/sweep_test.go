@@ -1,7 +1,7 @@
 package disk
 
 import (
-	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,17 +14,10 @@ import (
 func setNarInfoAtime(t testing.TB, c *Cache, hashPart string, at time.Time) {
 	t.Helper()
 	err := c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNarInfo)
-		var r narInfoRecord
-		if err := json.Unmarshal(b.Get([]byte(hashPart)), &r); err != nil {
-			return err
+		if tx.Bucket(bucketNarInfo).Get([]byte(hashPart)) == nil {
+			return fmt.Errorf("no narinfo %s in the index", hashPart)
 		}
-		r.Atime = at.UnixNano()
-		v, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(hashPart), v)
+		return tx.Bucket(bucketNarInfoAtime).Put([]byte(hashPart), encodeTime(at.UnixNano()))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,9 +68,7 @@ func TestSweepInactiveNarInfos(t *testing.T) {
 			if !hasNarInfo(t, c, hp) {
 				t.Fatalf("%s: narinfo missing before the sweep", tt.name)
 			}
-			c.mu.Lock()
-			delete(c.touchedNI, hp) // as if that read were long ago
-			c.mu.Unlock()
+			c.touchedNI.forget(hp) // as if that read were long ago
 			c.hot.mu.Lock()
 			inLRU := c.hot.items[hp] != nil
 			c.hot.mu.Unlock()
