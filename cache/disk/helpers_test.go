@@ -1,23 +1,16 @@
 package disk
 
 import (
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"sync/atomic"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/nixbase32"
-	"github.com/nix-community/go-nix/pkg/nixhash"
-	"github.com/ulikunitz/xz"
 
 	"github.com/private-nix-cache/private-nix-cache/internal/narcheck"
+	"github.com/private-nix-cache/private-nix-cache/internal/nartest"
 	"github.com/private-nix-cache/private-nix-cache/narinfo"
 )
 
@@ -37,19 +30,9 @@ func openTest(t testing.TB, opts Options) *Cache {
 	return c
 }
 
-func sha(b []byte) *nixhash.Hash {
-	d := sha256.Sum256(b)
-	return nixhash.MustNewHash(nixhash.SHA256, d[:])
-}
+var sha = nartest.SHA256
 
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var randomBytes = nartest.RandomBytes
 
 // blob is a synthetic NAR file with what a narinfo says about it.
 type blob struct {
@@ -59,34 +42,7 @@ type blob struct {
 	spec narcheck.Spec
 }
 
-func compress(t testing.TB, compression string, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	switch compression {
-	case "none":
-		return append([]byte(nil), data...)
-	case "zstd":
-		w, err = zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	case "xz":
-		w, err = xz.NewWriter(&buf)
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	default:
-		t.Fatalf("no test compressor for %q", compression)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+var compress = nartest.Compress
 
 var blobSeq atomic.Uint64
 
